@@ -1,0 +1,38 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// WriteJSON writes v as a JSON response with the given status. noStore adds
+// Cache-Control: no-store (responses with tokens, nonces, offers, credentials).
+func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
+	h := w.Header()
+	h.Set("Content-Type", MediaJSON)
+	if noStore {
+		h.Set(HeaderCacheControl, CacheNoStore)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as a protocol error response. An error that is not an
+// *Error becomes 500 server_error with no internal text. Error responses always
+// carry Cache-Control: no-store.
+func WriteError(w http.ResponseWriter, err error) {
+	e := As(err)
+	if e == nil {
+		e = ServerError(err)
+	}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	WriteJSON(w, status, e.Body(), true)
+}

@@ -1,0 +1,109 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Sentinel errors. Callers branch only on these (with errors.Is).
+var (
+	// ErrNotFound: no such value, or it has expired.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: Create found a live value under the key.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrAlreadyUsed: a single-use value was consumed before, or a replay
+	// cache entry was remembered before.
+	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrConflict: a compare-and-swap found a different current value.
+	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable wraps every backend failure (connection refused, timeout):
+	// the caller must fail closed and answer 503.
+	ErrUnavailable = errors.New("storage: unavailable")
+)
+
+// Clock returns the current time. Every backend takes one; nil means time.Now.
+type Clock func() time.Time
+
+// Records keeps values under (kind, key) until they expire. kind names the
+// aggregate ("par", "code", "offer", ...) and must not contain ':'.
+type Records interface {
+	// Create stores value unless a live value (used or not) exists under the
+	// key, in which case it returns ErrAlreadyExists.
+	Create(ctx context.Context, kind, key string, value []byte, expiresAt time.Time) error
+	// Put stores value unconditionally, clearing any used mark.
+	Put(ctx context.Context, kind, key string, value []byte, expiresAt time.Time) error
+	// Get returns the live value. If it was consumed, Get returns the value it
+	// held together with ErrAlreadyUsed (so a reused authorization code can be
+	// traced to the grant it produced); if absent or expired, ErrNotFound.
+	Get(ctx context.Context, kind, key string) ([]byte, error)
+	// Consume atomically marks the value used and returns it. Exactly one of
+	// any number of concurrent callers gets the value with a nil error; the
+	// others get the value with ErrAlreadyUsed. The used mark lives until the
+	// value's expiry.
+	Consume(ctx context.Context, kind, key string) ([]byte, error)
+	// Swap atomically replaces the live, unused value old with value (and new
+	// expiry). ErrConflict if the current value differs from old, ErrNotFound
+	// if there is none, ErrAlreadyUsed if it was consumed.
+	Swap(ctx context.Context, kind, key string, old, value []byte, expiresAt time.Time) error
+	// Delete removes the value; deleting an absent key is not an error.
+	Delete(ctx context.Context, kind, key string) error
+}
+
+// ReplayCache remembers identifiers (DPoP, attestation PoP and key proof jti)
+// for their acceptance window.
+type ReplayCache interface {
+	// Remember records id under kind until expiresAt. It returns
+	// ErrAlreadyUsed if id is already remembered and not expired. Exactly one
+	// of any number of concurrent callers with the same id succeeds.
+	Remember(ctx context.Context, kind, id string, expiresAt time.Time) error
+}
+
+// Counters counts events per key in a window (tx_code failures, rate limits).
+type Counters interface {
+	// Incr adds one to the counter under (kind, key) and returns the new
+	// value. A counter that does not exist, or whose window has ended, starts
+	// at zero with window end expiresAt; later increments keep that end.
+	Incr(ctx context.Context, kind, key string, expiresAt time.Time) (int64, error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Records
+	ReplayCache
+	Counters
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  32,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Encode is the one codec for stored records: deterministic CBOR. Records are
+// versioned DTO structs with `cbor:"n,keyasint"`-style or short string keys.
+func Encode(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Decode is the inverse of Encode.
+func Decode(data []byte, v any) error { return decMode.Unmarshal(data, v) }
