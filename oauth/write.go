@@ -17,6 +17,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// ErrorCodeRecorder is implemented by response writers of the HTTP layer that
+// count responses by error code (metrics, access logs). WriteError reports the
+// code to it.
+type ErrorCodeRecorder interface {
+	RecordErrorCode(code string)
+}
+
 // WriteError writes err as a protocol error response. An error that is not an
 // *Error becomes 500 server_error with no internal text. Error responses always
 // carry Cache-Control: no-store.
@@ -24,6 +31,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	e := As(err)
 	if e == nil {
 		e = ServerError(err)
+	}
+	if r, ok := w.(ErrorCodeRecorder); ok {
+		r.RecordErrorCode(e.Code)
 	}
 	status := e.Status
 	if status == 0 {
