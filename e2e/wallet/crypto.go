@@ -1,0 +1,5 @@
+package wallet
+
+import "crypto"
+
+const crypto256 = crypto.SHA256
