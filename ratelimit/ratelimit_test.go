@@ -107,4 +107,3 @@ func TestClientIPGroupsIPv6Per64(t *testing.T) {
 		t.Fatal(ClientIP(r))
 	}
 }
-
