@@ -1,0 +1,81 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Timeouts of an http.Server (slowloris and stuck-client protection).
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// NewHTTPServer returns an http.Server for h with the given timeouts, a 64
+// KiB header limit and server errors logged through log.
+func NewHTTPServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Listener pairs a server with the listener it serves; CertFile and KeyFile
+// enable TLS.
+type Listener struct {
+	Server            *http.Server
+	Listener          net.Listener
+	CertFile, KeyFile string
+}
+
+// Serve serves every listener until ctx is done or one fails, then shuts all
+// of them down gracefully, giving in-flight requests up to grace to finish.
+// It returns the first serve error, or nil after a requested shutdown.
+func Serve(ctx context.Context, grace time.Duration, ls ...Listener) error {
+	errc := make(chan error, len(ls))
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if l.CertFile != "" {
+				err = l.Server.ServeTLS(l.Listener, l.CertFile, l.KeyFile)
+			} else {
+				err = l.Server.Serve(l.Listener)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	for _, l := range ls {
+		if err := l.Server.Shutdown(sctx); err != nil {
+			_ = l.Server.Close()
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	wg.Wait()
+	return first
+}

@@ -1,0 +1,204 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mdoc-issuer/issuer/oauth"
+)
+
+// Options configure the HTTP layer.
+type Options struct {
+	// PathPrefix is the path of the issuer identifier ("" or "/tenant").
+	PathPrefix string
+	Handlers   Handlers
+	// AdminTokens are the bearer tokens of the admin API; required when
+	// Handlers.Admin is set.
+	AdminTokens []string
+	// SeparateAdmin serves the admin API and /metrics on AdminHandler
+	// instead of Handler.
+	SeparateAdmin bool
+	// Ready reports readiness for /readyz (typically the store's Ping);
+	// nil = always ready.
+	Ready func(context.Context) error
+	// Logger receives access logs and server errors; nil = slog.Default().
+	Logger *slog.Logger
+	// Registry collects the HTTP metrics and is served on /metrics; nil = a
+	// new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// MaxBodyBytes caps request bodies (413 above); 0 = 256 KiB.
+	MaxBodyBytes int64
+	// HandlerTimeout is the deadline of each request's context; 0 = none.
+	HandlerTimeout time.Duration
+	// RetryAfter is the Retry-After seconds of 503 answers; 0 = 5.
+	RetryAfter int
+}
+
+// Server is the configured HTTP layer.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	main    *echo.Echo
+	admin   *echo.Echo
+	routes  []Route
+	byPath  map[string]*Route
+	metrics *metrics
+	tokens  [][32]byte
+}
+
+// New builds the HTTP layer from the routes table.
+func New(o Options) (*Server, error) {
+	o.PathPrefix = NormalizePrefix(o.PathPrefix)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 256 << 10
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 5
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if o.Handlers.Admin != nil && len(o.AdminTokens) == 0 {
+		return nil, errors.New("web: an admin handler needs at least one admin token")
+	}
+	m, err := newMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{o: o, log: o.Logger, metrics: m, byPath: map[string]*Route{}}
+	for _, t := range o.AdminTokens {
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	s.main = s.newEcho()
+	if o.SeparateAdmin {
+		s.admin = s.newEcho()
+	}
+
+	s.routes = routes(o.PathPrefix, o.Handlers)
+	ops := []Route{
+		{Name: "healthz", Methods: get, Path: PathHealthz, Handler: http.HandlerFunc(s.healthz), NoStore: true},
+		{Name: "readyz", Methods: get, Path: PathReadyz, Handler: http.HandlerFunc(s.readyz), NoStore: true},
+		{Name: "metrics", Methods: get, Path: PathMetrics, NoStore: true, Admin: true,
+			Handler: promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})},
+	}
+	s.routes = append(s.routes, ops...)
+	for i := range s.routes {
+		r := &s.routes[i]
+		e := s.main
+		if r.Admin && s.admin != nil {
+			e = s.admin
+		}
+		if _, dup := s.byPath[r.Path]; dup {
+			return nil, errors.New("web: duplicate route path " + r.Path)
+		}
+		s.byPath[r.Path] = r
+		h := s.wrap(r.Handler)
+		if r.Admin && r.Name != "metrics" {
+			h = s.requireAdmin(h)
+		}
+		for _, m := range r.Methods {
+			e.Add(m, r.Path, h)
+		}
+	}
+	// The health endpoints answer on the admin listener too, for probes
+	// that only reach it.
+	if s.admin != nil {
+		for _, r := range ops[:2] {
+			s.admin.GET(r.Path, s.wrap(r.Handler))
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe)
+	return e
+}
+
+// Handler is the public HTTP handler.
+func (s *Server) Handler() http.Handler { return s.main }
+
+// AdminHandler serves the admin API and /metrics when SeparateAdmin is set;
+// otherwise nil.
+func (s *Server) AdminHandler() http.Handler {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin
+}
+
+// Routes returns the mounted routes.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// wrap mounts a plain handler. Unlike echo.WrapHandler it passes a writer
+// that implements oauth.ErrorCodeRecorder, so error codes written by the
+// handler reach the access log and metrics.
+func (s *Server) wrap(h http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h.ServeHTTP(writerFor(c), c.Request())
+		return nil
+	}
+}
+
+// requireAdmin checks the admin bearer token (RFC 6750 §2.1) in constant time
+// against every configured token.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		auth := c.Request().Header.Get("Authorization")
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return oauth.InvalidToken("admin bearer token required").
+				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin"`)
+		}
+		sum := sha256.Sum256([]byte(tok))
+		match := 0
+		for _, t := range s.tokens {
+			match |= subtle.ConstantTimeCompare(sum[:], t[:])
+		}
+		if match != 1 {
+			return oauth.InvalidToken("admin bearer token not accepted").
+				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin", error="invalid_token"`)
+		}
+		return next(c)
+	}
+}
+
+type status struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	oauth.WriteJSON(w, http.StatusOK, status{"ok"}, true)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.o.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.o.Ready(ctx); err != nil {
+			s.log.Warn("not ready", "error", err.Error())
+			oauth.WriteError(w, oauth.Unavailable(s.o.RetryAfter, err))
+			return
+		}
+	}
+	oauth.WriteJSON(w, http.StatusOK, status{"ready"}, true)
+}
