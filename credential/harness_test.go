@@ -1,0 +1,528 @@
+package credential
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mdoc-issuer/issuer/nonce"
+	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
+	"github.com/mdoc-issuer/issuer/storage/memory"
+	"github.com/mdoc-issuer/issuer/storage/storagetest"
+)
+
+const (
+	testIssuer   = "https://issuer.example"
+	testClient   = "wallet-client-1"
+	testProvider = "Example Wallet Provider"
+	docMDL       = "org.iso.18013.5.1.mDL"
+	storageHigh  = "iso_18045_high"
+	storageMod   = "iso_18045_moderate"
+)
+
+// harness is one Service with fresh store, clock and keys.
+type harness struct {
+	t       *testing.T
+	clock   *storagetest.Clock
+	store   storage.Store
+	svc     *Service
+	opts    Options
+	cnonces *nonce.Source
+	dpop    *fakeDPoP
+	tokens  *fakeTokens
+	ka      *fakeKAVerifier
+	signer  *fakeSigner
+	claims  *switchClaims
+	events  *eventLog
+	encKey  *ecdsa.PrivateKey
+	holder  *ecdsa.PrivateKey // DPoP key of the default token
+	token   string
+}
+
+type harnessOpt func(*Options)
+
+func newStore(t *testing.T, now func() time.Time) storage.Store {
+	t.Helper()
+	if s := redisStore(t, now); s != nil {
+		return s
+	}
+	s := memory.New(memory.Options{Now: now, SweepInterval: -1})
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// redisStore is replaced once storage/redis is available; until then tests
+// that demand Redis fail loudly instead of silently running on memory.
+var redisStore = func(t *testing.T, now func() time.Time) storage.Store {
+	if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {
+		t.Fatal("ISSUER_TEST_REQUIRE_REDIS=1 but the redis backend is not wired in this test build")
+	}
+	return nil
+}
+
+func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+	t.Helper()
+	clock := storagetest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	h := &harness{t: t, clock: clock}
+	h.store = newStore(t, clock.Now)
+	var err error
+	h.cnonces, err = nonce.New([][]byte{randBytes(32)}, "c_nonce", 5*time.Minute, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dn, err := nonce.New([][]byte{randBytes(32)}, "dpop", 5*time.Minute, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.dpop = &fakeDPoP{nonces: dn}
+	h.tokens = &fakeTokens{m: map[string]*oauth.Grant{}}
+	h.ka = newFakeKAVerifier(t, clock.Now)
+	h.signer = &fakeSigner{}
+	h.claims = &switchClaims{inner: NewDatasetClaims(map[string]map[string]map[string]map[string]any{
+		"alice": {docMDL: {"org.iso.18013.5.1": {"family_name": "Doe", "given_name": "Alice", "birth_date": "1990-01-01"}}},
+	}, map[string]string{"mdl": docMDL, "mdl_ka": docMDL, "mdl_deferred": docMDL, "other": docMDL})}
+	h.events = &eventLog{}
+	h.encKey = newKey(t)
+	h.opts = Options{
+		Issuer: testIssuer,
+		Configurations: map[string]Configuration{
+			"mdl":          {DocType: docMDL, ProofTypes: []string{ProofTypeJWT, ProofTypeAttestation}},
+			"mdl_ka":       {DocType: docMDL, ProofTypes: []string{ProofTypeJWT, ProofTypeAttestation}, KeyAttestationsRequired: &KeyAttestationRequirement{KeyStorage: []string{storageHigh, storageMod}}},
+			"mdl_deferred": {DocType: docMDL, ProofTypes: []string{ProofTypeJWT}, Deferred: true},
+			"other":        {DocType: docMDL, ProofTypes: []string{ProofTypeJWT}},
+		},
+		Tokens: h.tokens, DPoP: h.dpop, CNonces: h.cnonces, KeyAttestations: h.ka,
+		Signer: h.signer, Claims: h.claims, Store: h.store, BatchSize: 3,
+		Events: h.events.add, Now: clock.Now,
+	}
+	for _, o := range opts {
+		o(&h.opts)
+	}
+	if e := h.opts.Encryption; e != nil && len(e.Keys) == 0 {
+		e.Keys = []jose.JSONWebKey{{Key: h.encKey, KeyID: "req-enc-1", Algorithm: "ECDH-ES", Use: "enc"}}
+	}
+	h.svc, err = New(h.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.holder = newKey(t)
+	h.token = h.issueToken(h.holder, &oauth.Grant{ClientID: testClient, WalletProvider: testProvider, Subject: "alice",
+		CredentialConfigurationIDs: []string{"mdl", "mdl_ka", "mdl_deferred"}, RequestID: "req-1"})
+	return h
+}
+
+func withEncryption(reqRequired, respRequired bool) harnessOpt {
+	return func(o *Options) {
+		o.Encryption = &EncryptionOptions{RequestRequired: reqRequired, ResponseRequired: respRequired, Deflate: true}
+	}
+}
+
+// issueToken registers an access token bound to the DPoP key dk.
+func (h *harness) issueToken(dk *ecdsa.PrivateKey, g *oauth.Grant) string {
+	jkt, err := Thumbprint(&jose.JSONWebKey{Key: &dk.PublicKey})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	g.JKT = jkt
+	tok := "at-" + base64.RawURLEncoding.EncodeToString(randBytes(24))
+	h.tokens.put(tok, g)
+	return tok
+}
+
+// cnonce fetches a c_nonce from the Nonce Endpoint.
+func (h *harness) cnonce() string {
+	h.t.Helper()
+	rec := h.do(http.MethodPost, PathNonce, nil, "", nil)
+	if rec.Code != 200 {
+		h.t.Fatalf("nonce endpoint: %d %s", rec.Code, rec.Body)
+	}
+	var b struct {
+		CNonce string `json:"c_nonce"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.CNonce == "" {
+		h.t.Fatalf("nonce body %s", rec.Body)
+	}
+	return b.CNonce
+}
+
+// req is a request to a protected endpoint.
+type req struct {
+	path        string
+	token       string // "" = h.token
+	dpopKey     *ecdsa.PrivateKey
+	scheme      string // default DPoP
+	noAuth      bool
+	noDPoP      bool
+	dpopNonce   string
+	contentType string
+	body        []byte
+	query       string
+}
+
+func (h *harness) send(r req) *httptest.ResponseRecorder {
+	h.t.Helper()
+	if r.token == "" {
+		r.token = h.token
+	}
+	if r.dpopKey == nil {
+		r.dpopKey = h.holder
+	}
+	if r.scheme == "" {
+		r.scheme = "DPoP"
+	}
+	if r.contentType == "" {
+		r.contentType = "application/json"
+	}
+	hdr := http.Header{}
+	hdr.Set("Content-Type", r.contentType)
+	if !r.noAuth {
+		hdr.Set("Authorization", r.scheme+" "+r.token)
+	}
+	if !r.noDPoP {
+		hdr.Set("DPoP", fakeDPoPProof(r.dpopKey, http.MethodPost, h.svc.Endpoint(r.path), r.token, r.dpopNonce))
+	}
+	return h.do(http.MethodPost, r.path+r.query, hdr, "", r.body)
+}
+
+func (h *harness) do(method, path string, hdr http.Header, _ string, body []byte) *httptest.ResponseRecorder {
+	rq := httptest.NewRequest(method, "https://issuer.example"+path, bytes.NewReader(body))
+	for k, v := range hdr {
+		rq.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, rq)
+	return rec
+}
+
+func (h *harness) credential(body any) *httptest.ResponseRecorder {
+	h.t.Helper()
+	return h.send(req{path: PathCredential, body: mustJSON(h.t, body)})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	var b oauth.Body
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+		t.Fatalf("error body not JSON: %q", rec.Body)
+	}
+	if b.Error != code {
+		t.Fatalf("error %q (%s), want %q", b.Error, b.ErrorDescription, code)
+	}
+	if rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatal("error without Cache-Control: no-store")
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("error content type %q", ct)
+	}
+}
+
+// ---- keys and JWS ----
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func pubJWK(k *ecdsa.PrivateKey) map[string]any {
+	b, _ := json.Marshal(jose.JSONWebKey{Key: &k.PublicKey})
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func jktOf(t testing.TB, k *ecdsa.PublicKey) string {
+	s, err := Thumbprint(&jose.JSONWebKey{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// signJWS builds a compact ES256 JWS with exactly the given header and claims.
+func signJWS(k *ecdsa.PrivateKey, header, claims map[string]any) string {
+	hb, _ := json.Marshal(header)
+	cb, _ := json.Marshal(claims)
+	in := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
+	sum := sha256.Sum256([]byte(in))
+	r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
+	if err != nil {
+		panic(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// proofOpts adjusts a jwt key proof.
+type proofOpts struct {
+	header map[string]any // merged over the default header; nil values delete
+	claims map[string]any // merged over the default claims; nil values delete
+	signer *ecdsa.PrivateKey
+}
+
+func (h *harness) proof(k *ecdsa.PrivateKey, cn string, o proofOpts) string {
+	hdr := map[string]any{"typ": oauth.TypKeyProof, "alg": "ES256", "jwk": pubJWK(k)}
+	cl := map[string]any{"aud": testIssuer, "iat": h.clock.Now().Unix(), "nonce": cn, "iss": testClient}
+	for kk, v := range o.header {
+		if v == nil {
+			delete(hdr, kk)
+		} else {
+			hdr[kk] = v
+		}
+	}
+	for kk, v := range o.claims {
+		if v == nil {
+			delete(cl, kk)
+		} else {
+			cl[kk] = v
+		}
+	}
+	signer := k
+	if o.signer != nil {
+		signer = o.signer
+	}
+	return signJWS(signer, hdr, cl)
+}
+
+// ---- fakes ----
+
+type fakeTokens struct {
+	mu sync.Mutex
+	m  map[string]*oauth.Grant
+}
+
+func (f *fakeTokens) put(tok string, g *oauth.Grant) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[tok] = g
+}
+
+func (f *fakeTokens) ValidateAccessToken(_ context.Context, tok string) (*oauth.Grant, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.m[tok]
+	if !ok {
+		return nil, oauth.InvalidToken("unknown access token")
+	}
+	c := *g
+	return &c, nil
+}
+
+// fakeDPoP checks a stand-in proof "jkt|htm|htu|ath|nonce" against the
+// request, as the dpop package checks the real one. Tests of this package
+// assert how the service uses the verifier, not DPoP itself.
+type fakeDPoP struct {
+	nonces        *nonce.Source
+	requireNonce  bool
+	mu            sync.Mutex
+	seenRequests  int
+	lastResources bool
+}
+
+func fakeDPoPProof(k *ecdsa.PrivateKey, htm, htu, token, n string) string {
+	jkt, _ := Thumbprint(&jose.JSONWebKey{Key: &k.PublicKey})
+	ath := sha256.Sum256([]byte(token))
+	return strings.Join([]string{jkt, htm, htu, base64.RawURLEncoding.EncodeToString(ath[:]), n}, "|")
+}
+
+func (f *fakeDPoP) VerifyResource(_ context.Context, r DPoPRequest) error {
+	f.mu.Lock()
+	f.seenRequests++
+	f.lastResources = r.Resource
+	f.mu.Unlock()
+	if len(r.DPoP) != 1 {
+		return oauth.New(401, oauth.CodeInvalidDPoPProof, "exactly one DPoP header required")
+	}
+	p := strings.Split(r.DPoP[0], "|")
+	if len(p) != 5 {
+		return oauth.New(401, oauth.CodeInvalidDPoPProof, "malformed")
+	}
+	ath := sha256.Sum256([]byte(r.AccessToken))
+	switch {
+	case p[1] != r.Method || p[2] != r.URL:
+		return oauth.New(401, oauth.CodeInvalidDPoPProof, "htm/htu mismatch")
+	case p[3] != base64.RawURLEncoding.EncodeToString(ath[:]):
+		return oauth.New(401, oauth.CodeInvalidDPoPProof, "ath mismatch")
+	case p[0] != r.BoundJKT:
+		return oauth.New(401, oauth.CodeInvalidToken, "key binding mismatch")
+	}
+	if f.requireNonce && f.nonces.Check(p[4]) != nil {
+		n, _ := f.nonces.Issue()
+		return oauth.New(401, oauth.CodeUseDPoPNonce, "nonce required").WithHeader(oauth.HeaderDPoPNonce, n).
+			WithHeader(oauth.HeaderWWWAuthenticate, `DPoP error="use_dpop_nonce", algs="ES256"`)
+	}
+	return nil
+}
+
+func (f *fakeDPoP) Nonce() (string, error) { return f.nonces.Issue() }
+
+// fakeSigner returns a JSON stand-in for an IssuerSigned: the doctype, the
+// claims, the device key thumbprint and a fresh salt.
+type fakeSigner struct{ fail error }
+
+type fakeCredential struct {
+	DocType string                    `json:"docType"`
+	Claims  map[string]map[string]any `json:"claims"`
+	JKT     string                    `json:"jkt"`
+	Salt    string                    `json:"salt"`
+}
+
+func (f *fakeSigner) Sign(_ context.Context, docType string, claims map[string]map[string]any, k *jose.JSONWebKey) (*Signed, error) {
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	jkt, err := Thumbprint(k)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(fakeCredential{DocType: docType, Claims: claims, JKT: jkt, Salt: base64.RawURLEncoding.EncodeToString(randBytes(16))})
+	return &Signed{Credential: b, DSSerial: "0a1b", ValidUntil: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)}, nil
+}
+
+type switchClaims struct {
+	inner ClaimsSource
+	fail  error
+}
+
+func (s *switchClaims) Claims(ctx context.Context, g *oauth.Grant, id string) (map[string]map[string]any, error) {
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	return s.inner.Claims(ctx, g, id)
+}
+
+type eventLog struct {
+	mu sync.Mutex
+	ev []Event
+}
+
+func (l *eventLog) add(_ context.Context, e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = append(l.ev, e)
+}
+
+func (l *eventLog) byType(t string) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.ev {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// fakeKAVerifier verifies key attestations signed by one pinned key, the way
+// wia.KeyAttestationVerifier does with its trust anchors.
+type fakeKAVerifier struct {
+	key *ecdsa.PrivateKey
+	now func() time.Time
+}
+
+func newFakeKAVerifier(t *testing.T, now func() time.Time) *fakeKAVerifier {
+	return &fakeKAVerifier{key: newKey(t), now: now}
+}
+
+func (f *fakeKAVerifier) VerifyKeyAttestation(_ context.Context, s string) (*KeyAttestation, error) {
+	hdr, err := decodeJOSEHeader(s)
+	if err != nil {
+		return nil, oauth.InvalidProof("key attestation malformed")
+	}
+	if typ, _ := headerString(hdr, "typ"); typ != oauth.TypKeyAttestation {
+		return nil, oauth.InvalidProof("key attestation typ")
+	}
+	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, oauth.InvalidProof("key attestation alg")
+	}
+	payload, err := jws.Verify(&f.key.PublicKey)
+	if err != nil {
+		return nil, oauth.InvalidProof("key attestation signature")
+	}
+	var c struct {
+		Iat          *int64            `json:"iat"`
+		Exp          *int64            `json:"exp"`
+		AttestedKeys []jose.JSONWebKey `json:"attested_keys"`
+		KeyStorage   []string          `json:"key_storage"`
+		UserAuth     []string          `json:"user_authentication"`
+		Nonce        string            `json:"nonce"`
+		Iss          string            `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Iat == nil {
+		return nil, oauth.InvalidProof("key attestation claims")
+	}
+	ka := &KeyAttestation{AttestedKeys: c.AttestedKeys, KeyStorage: c.KeyStorage, UserAuthentication: c.UserAuth, Nonce: c.Nonce, Issuer: c.Iss}
+	if c.Exp != nil {
+		ka.Exp = time.Unix(*c.Exp, 0)
+		if !f.now().Before(ka.Exp) {
+			return nil, oauth.InvalidProof("key attestation expired")
+		}
+	}
+	return ka, nil
+}
+
+// keyAttestation mints a key attestation over keys; claims override/delete.
+func (h *harness) keyAttestation(keys []*ecdsa.PrivateKey, cn string, claims map[string]any, signer *ecdsa.PrivateKey) string {
+	var ak []any
+	for _, k := range keys {
+		ak = append(ak, pubJWK(k))
+	}
+	cl := map[string]any{"iat": h.clock.Now().Unix(), "exp": h.clock.Now().Add(5 * time.Minute).Unix(),
+		"attested_keys": ak, "key_storage": []string{storageMod}, "iss": "https://wallet-provider.example"}
+	if cn != "" {
+		cl["nonce"] = cn
+	}
+	for k, v := range claims {
+		if v == nil {
+			delete(cl, k)
+		} else {
+			cl[k] = v
+		}
+	}
+	if signer == nil {
+		signer = h.ka.key
+	}
+	return signJWS(signer, map[string]any{"typ": oauth.TypKeyAttestation, "alg": "ES256"}, cl)
+}
+
+var errOutage = errors.New("claims backend down")

@@ -1,0 +1,341 @@
+package credential
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
+)
+
+// Event types passed to Options.Events.
+const (
+	EventNonceIssued        = "nonce_issued"
+	EventCredentialIssued   = "credential_issued"   // Count credentials, RecordIDs
+	EventCredentialDeferred = "credential_deferred" // TransactionID awaits ApproveDeferred/RejectDeferred
+	EventDeferredApproved   = "deferred_approved"
+	EventDeferredRejected   = "deferred_rejected"
+	EventNotification       = "notification" // NotificationEvent
+)
+
+// Event is an audit and metrics event. It never carries claim values, keys,
+// tokens or nonces. TransactionID is meant for the review queue of the admin
+// API, not for logs.
+type Event struct {
+	Type              string
+	Time              time.Time
+	ConfigurationID   string
+	ClientID          string
+	WalletProvider    string
+	Count             int
+	RecordIDs         []string
+	TransactionID     string
+	NotificationEvent string
+}
+
+func (s *Service) emit(ctx context.Context, e Event) {
+	if s.o.Events == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = s.o.Now()
+	}
+	s.o.Events(ctx, e)
+}
+
+// IssuedRecord is what the issuer keeps about each issued credential (kind
+// KindIssued) for status management and audit: no claim values.
+type IssuedRecord struct {
+	V                    int    `cbor:"v"`
+	ConfigurationID      string `cbor:"cfg"`
+	DocType              string `cbor:"dt"`
+	DSSerial             string `cbor:"ds"`
+	DeviceKeyJKT         string `cbor:"jkt"`
+	WalletProvider       string `cbor:"wp"`
+	ClientID             string `cbor:"cid"`
+	KeyAttestationIssuer string `cbor:"kai,omitempty"`
+	IssuedAt             int64  `cbor:"iat"`
+	ValidUntil           int64  `cbor:"exp,omitempty"`
+	// NotificationStatus is the last event the wallet reported (VCI §11.1),
+	// "" if none.
+	NotificationStatus string `cbor:"ns,omitempty"`
+	NotificationAt     int64  `cbor:"nat,omitempty"`
+}
+
+// IssuedRecord returns the issued-credential record with the given id.
+func (s *Service) IssuedRecord(ctx context.Context, id string) (*IssuedRecord, error) {
+	b, err := s.o.Store.Get(ctx, KindIssued, id)
+	if err != nil {
+		return nil, err
+	}
+	var r IssuedRecord
+	if err := storage.Decode(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+type credentialObject struct {
+	Credential string `json:"credential"`
+}
+
+// credentialResponse is the Credential Response (VCI §8.3) and the Deferred
+// Credential Response (§9.2).
+type credentialResponse struct {
+	Credentials    []credentialObject `json:"credentials,omitempty"`
+	NotificationID string             `json:"notification_id,omitempty"`
+	TransactionID  string             `json:"transaction_id,omitempty"`
+	Interval       int64              `json:"interval,omitempty"`
+}
+
+// parseObject decodes a JSON object, refusing duplicate members (VCI
+// §8.3.1.2 "duplicated parameter") and trailing data.
+func parseObject(b []byte, badCode string) (map[string]json.RawMessage, error) {
+	bad := func(msg string) error { return oauth.New(http.StatusBadRequest, badCode, "%s", msg) }
+	dec := json.NewDecoder(bytes.NewReader(b))
+	t, err := dec.Token()
+	if err != nil || t != json.Delim('{') {
+		return nil, bad("request body must be a JSON object")
+	}
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, bad("request body is not valid JSON")
+		}
+		k, ok := t.(string)
+		if !ok {
+			return nil, bad("request body is not valid JSON")
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, bad("request body is not valid JSON")
+		}
+		if _, dup := obj[k]; dup {
+			return nil, bad("duplicated parameter " + safeName(k))
+		}
+		obj[k] = v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, bad("request body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("trailing data after the JSON object")
+	}
+	return obj, nil
+}
+
+// optString reads an optional string member; present but not a string is
+// an error.
+func optString(obj map[string]json.RawMessage, k string) (string, bool, bool) {
+	raw, ok := obj[k]
+	if !ok || isAbsent(raw) {
+		return "", false, true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", true, false
+	}
+	return s, true, true
+}
+
+// serveCredential is the Credential Endpoint (VCI §8).
+func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	g, err := s.authorize(r, PathCredential)
+	if err != nil {
+		return err
+	}
+	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return err
+	}
+	plain, encrypted, err := s.openRequest(body, mt, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return err
+	}
+	obj, err := parseObject(plain, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return err
+	}
+	re, err := s.responseEncryption(obj["credential_response_encryption"], encrypted)
+	if err != nil {
+		return err
+	}
+	configID, cfg, err := s.resolveConfiguration(g, obj)
+	if err != nil {
+		return err
+	}
+	if !isAbsent(obj["proof"]) {
+		return oauth.InvalidCredentialRequest("the proof parameter was removed in OpenID4VCI 1.0: send proofs")
+	}
+	pk, err := s.verifyProofs(ctx, cfg, obj["proofs"], g)
+	if err != nil {
+		return err
+	}
+	if cfg.Deferred {
+		tx, err := s.createDeferred(ctx, g, configID, pk)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, http.StatusAccepted, credentialResponse{TransactionID: tx, Interval: s.interval()}, re)
+	}
+	resp, err := s.issue(ctx, g.Grant, configID, cfg, pk)
+	if err != nil {
+		return err
+	}
+	return writeResult(w, http.StatusOK, resp, re)
+}
+
+func (s *Service) interval() int64 {
+	i := int64(s.o.DeferredInterval / time.Second)
+	if i < 1 {
+		i = 1
+	}
+	return i
+}
+
+// resolveConfiguration applies VCI §8.2: exactly one of
+// credential_configuration_id (when the token response carried no
+// credential_identifiers) and credential_identifier (when it did).
+func (s *Service) resolveConfiguration(g *grantCtx, obj map[string]json.RawMessage) (string, Configuration, error) {
+	cid, hasCID, okC := optString(obj, "credential_configuration_id")
+	ident, hasIdent, okI := optString(obj, "credential_identifier")
+	switch {
+	case !okC:
+		return "", Configuration{}, oauth.InvalidCredentialRequest("credential_configuration_id must be a string")
+	case !okI:
+		return "", Configuration{}, oauth.InvalidCredentialRequest("credential_identifier must be a string")
+	case hasCID && hasIdent:
+		return "", Configuration{}, oauth.InvalidCredentialRequest("send only one of credential_configuration_id and credential_identifier")
+	case !hasCID && !hasIdent:
+		return "", Configuration{}, oauth.InvalidCredentialRequest("credential_configuration_id or credential_identifier required")
+	}
+	if hasIdent {
+		id, ok := g.CredentialIdentifiers[ident]
+		if !ok || ident == "" {
+			return "", Configuration{}, oauth.New(http.StatusBadRequest, oauth.CodeUnknownCredentialIdentifier, "credential_identifier was not issued with this access token")
+		}
+		cfg, ok := s.config(id)
+		if !ok {
+			return "", Configuration{}, oauth.New(http.StatusBadRequest, oauth.CodeUnknownCredentialIdentifier, "credential_identifier names no supported credential configuration")
+		}
+		return id, cfg, nil
+	}
+	cfg, ok := s.config(cid)
+	if !ok || cid == "" {
+		return "", Configuration{}, oauth.New(http.StatusBadRequest, oauth.CodeUnknownCredentialConfiguration, "credential_configuration_id is not supported by this issuer")
+	}
+	if len(g.CredentialIdentifiers) > 0 {
+		return "", Configuration{}, oauth.InvalidCredentialRequest("credential_identifiers were issued with this access token: send credential_identifier")
+	}
+	if !g.Covers(cid) {
+		// VCI §8.3.1.1: the token does not authorize this credential: RFC 6750 §3.1.
+		return "", Configuration{}, resourceError(oauth.New(http.StatusForbidden, oauth.CodeInsufficientScope, "the access token does not cover this credential configuration"))
+	}
+	return cid, cfg, nil
+}
+
+// issue fetches the claims once and signs one credential per proven key
+// (VCI §3.3.2, §8.3: same dataset, distinct device keys, salts and
+// signatures), records each credential and creates the notification id.
+func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cfg Configuration, pk *provenKeys) (*credentialResponse, error) {
+	claims, err := s.o.Claims.Claims(ctx, g, configID)
+	if err != nil {
+		return nil, claimsError(err)
+	}
+	if len(claims) == 0 {
+		return nil, claimsError(ErrNoClaims)
+	}
+	now := s.o.Now()
+	resp := &credentialResponse{}
+	var ids []string
+	for i, k := range pk.keys {
+		sg, err := s.o.Signer.Sign(ctx, cfg.DocType, claims, k)
+		if err != nil {
+			return nil, signerError(err)
+		}
+		resp.Credentials = append(resp.Credentials, credentialObject{Credential: base64.RawURLEncoding.EncodeToString(sg.Credential)})
+		rec := IssuedRecord{
+			V: 1, ConfigurationID: configID, DocType: cfg.DocType, DSSerial: sg.DSSerial,
+			DeviceKeyJKT: pk.jkts[i], WalletProvider: g.WalletProvider, ClientID: g.ClientID,
+			KeyAttestationIssuer: pk.attestationIssuer, IssuedAt: now.Unix(),
+		}
+		exp := now.Add(s.o.RecordTTL)
+		if !sg.ValidUntil.IsZero() {
+			rec.ValidUntil = sg.ValidUntil.Unix()
+			if sg.ValidUntil.After(exp) {
+				exp = sg.ValidUntil
+			}
+		}
+		id, err := randomID()
+		if err != nil {
+			return nil, oauth.ServerError(err)
+		}
+		b, err := storage.Encode(rec)
+		if err != nil {
+			return nil, oauth.ServerError(err)
+		}
+		if err := s.o.Store.Create(ctx, KindIssued, id, b, exp); err != nil {
+			return nil, wireError(err)
+		}
+		ids = append(ids, id)
+	}
+	nid, err := s.createNotification(ctx, g, configID, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	resp.NotificationID = nid
+	s.emit(ctx, Event{Type: EventCredentialIssued, ConfigurationID: configID, ClientID: g.ClientID,
+		WalletProvider: g.WalletProvider, Count: len(ids), RecordIDs: ids})
+	return resp, nil
+}
+
+func signerError(err error) error {
+	if e := oauth.As(err); e != nil {
+		return e
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		return oauth.Unavailable(5, err)
+	}
+	return oauth.ServerError(err)
+}
+
+// randomID returns 128 random bits, base64url (GEN-02).
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// secretKey is the store key of a wallet-held identifier (transaction_id,
+// notification_id): its SHA-256, so the store never holds the value itself.
+func secretKey(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// jwkJSON encodes public device keys for storage.
+func jwkJSON(keys []*jose.JSONWebKey) ([][]byte, error) {
+	out := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		b, err := k.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
