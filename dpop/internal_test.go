@@ -4,6 +4,11 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
+	"github.com/mdoc-issuer/issuer/oauth"
 )
 
 func TestCanonicalHTU(t *testing.T) {
@@ -79,4 +84,40 @@ func TestRemoveDotSegments(t *testing.T) {
 			t.Errorf("removeDotSegments(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzParse checks the proof parser alone: rejections carry
+// invalid_dpop_proof and a description, and a proof whose signature verify
+// accepts is one go-jose parses and verifies with the same key.
+func FuzzParse(f *testing.F) {
+	k := dpoptest.NewKey()
+	f.Add(k.Proof("POST", "https://issuer.example/token"))
+	f.Add(k.Proof("POST", "https://issuer.example/token", dpoptest.Claim("iat", 1e300)))
+	f.Add(k.Proof("POST", "https://issuer.example/token", dpoptest.PrivateJWK()))
+	f.Add(k.Proof("POST", "https://issuer.example/token", dpoptest.Alg("none")))
+	f.Add(k.Proof("POST", "https://issuer.example/token", dpoptest.RawHeader([]byte(`{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"","y":""}}`))))
+	f.Add("e30.e30.AA")
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, fl := parse(s)
+		if fl != nil {
+			if p != nil || fl.code != oauth.CodeInvalidDPoPProof || fl.desc == "" {
+				t.Fatalf("bad rejection %+v", fl)
+			}
+			return
+		}
+		if p.JTI == "" || p.HTM == "" || p.HTU == "" || p.IAT == nil || p.pub == nil || len(p.sig) != 64 {
+			t.Fatalf("accepted incomplete proof %+v", p)
+		}
+		if !p.verify() {
+			return
+		}
+		sig, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatalf("go-jose cannot parse a proof parse accepted: %v", err)
+		}
+		if _, err := sig.Verify(p.pub); err != nil {
+			t.Fatalf("go-jose does not verify a signature verify accepted: %v", err)
+		}
+	})
 }
