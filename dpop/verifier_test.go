@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/mdoc-issuer/issuer/dpop"
 	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
+	"github.com/mdoc-issuer/issuer/nonce"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 )
@@ -323,5 +325,33 @@ func BenchmarkVerifyReject(b *testing.B) {
 		if _, err := fx.v.Verify(context.Background(), r); err == nil {
 			b.Fatal("accepted")
 		}
+	}
+}
+
+// Two instances sharing the store and the nonce keys: a nonce issued by one
+// is accepted by the other, and a proof accepted by one is a replay at the
+// other (RFC 9449 §11.1 across instances).
+func TestAcrossInstances(t *testing.T) {
+	f := newFixture(t, true, true)
+	keys := [][]byte{bytes.Repeat([]byte{7}, 32)} // the fixture's nonce keys
+	ns, err := nonce.New(keys, "dpop", 5*time.Minute, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dpop.NewVerifier(dpop.Options{Replay: f.replay, Nonces: ns, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.Nonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.request(f.proof(dpoptest.Nonce(n)))
+	if _, err := f.v.Verify(context.Background(), r); err != nil {
+		t.Fatalf("instance A rejected a nonce from instance B: %v", err)
+	}
+	_, err = b.Verify(context.Background(), r)
+	if e := oauth.As(err); e == nil || e.Code != oauth.CodeInvalidDPoPProof || !strings.Contains(e.Description, "replayed") {
+		t.Fatalf("instance B accepted a proof used at instance A: %v", err)
 	}
 }
