@@ -1,0 +1,244 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mdoc-issuer/issuer/storage"
+)
+
+// GCGrace is how long Redis keeps a key past its stored expiry. Liveness is
+// decided by the stored instant and the injected clock; the Redis TTL only
+// frees memory. The grace absorbs clock skew between issuer instances and the
+// Redis server, so a replay-cache entry is never dropped while an issuer
+// still considers it live (unless the skew exceeds GCGrace).
+const GCGrace = time.Minute
+
+// Options configures a Store.
+type Options struct {
+	// Client is a standalone, Sentinel (failover) or Cluster client. The
+	// Store owns it: Close closes it.
+	Client redis.UniversalClient
+	// Prefix is prepended verbatim to every key ("issuer:" gives
+	// "issuer:<kind>:<key>").
+	Prefix string
+	// Now is the clock expiry is checked against; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a storage.Store on Redis. Every operation is one command or one
+// Lua script on one key.
+type Store struct {
+	c         redis.UniversalClient
+	prefix    string
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store using o.Client.
+func New(o Options) *Store {
+	s := &Store{c: o.Client, prefix: o.Prefix, now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Open connects to the Redis named by rawURL (forms in the package
+// documentation), checks it answers PING within ctx, and returns a Store.
+// Errors from an unreachable server wrap storage.ErrUnavailable.
+func Open(ctx context.Context, rawURL, prefix string, now func() time.Time) (*Store, error) {
+	p, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s := New(Options{Client: p.client(), Prefix: prefix, Now: now})
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) key(kind, key string) string { return s.prefix + kind + ":" + key }
+
+// fail wraps a backend error. Messages name the operation and kind only:
+// keys are secrets (codes, jti) and never appear in errors.
+func fail(op, kind string, err error) error {
+	return fmt.Errorf("%w: redis %s %s: %w", storage.ErrUnavailable, op, kind, err)
+}
+
+// gcAt is the PXAT argument for a value expiring at expMs.
+func gcAt(expMs int64) int64 { return max(expMs+GCGrace.Milliseconds(), 1) }
+
+// start fails fast on a done context, so no command is sent for it.
+func start(ctx context.Context, op, kind string) error {
+	if err := ctx.Err(); err != nil {
+		return fail(op, kind, err)
+	}
+	return nil
+}
+
+// Create implements storage.Records.
+func (s *Store) Create(ctx context.Context, kind, key string, value []byte, expiresAt time.Time) error {
+	return s.create(ctx, "create", kind, key, value, expiresAt, false, storage.ErrAlreadyExists)
+}
+
+// Remember implements storage.ReplayCache: a Create of an empty, used value.
+func (s *Store) Remember(ctx context.Context, kind, id string, expiresAt time.Time) error {
+	return s.create(ctx, "remember", kind, id, nil, expiresAt, true, storage.ErrAlreadyUsed)
+}
+
+func (s *Store) create(ctx context.Context, op, kind, key string, value []byte, expiresAt time.Time, used bool, exists error) error {
+	if err := start(ctx, op, kind); err != nil {
+		return err
+	}
+	exp := expiresAt.UnixMilli()
+	n, err := createScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), encodeValue(value, exp, used), gcAt(exp)).Int()
+	switch {
+	case err != nil:
+		return fail(op, kind, err)
+	case n == 0:
+		return exists
+	}
+	return nil
+}
+
+// Put implements storage.Records.
+func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expiresAt time.Time) error {
+	if err := start(ctx, "put", kind); err != nil {
+		return err
+	}
+	exp := expiresAt.UnixMilli()
+	err := s.c.SetArgs(ctx, s.key(kind, key), encodeValue(value, exp, false), redis.SetArgs{ExpireAt: time.UnixMilli(gcAt(exp))}).Err()
+	if err != nil {
+		return fail("put", kind, err)
+	}
+	return nil
+}
+
+// Get implements storage.Records.
+func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
+	if err := start(ctx, "get", kind); err != nil {
+		return nil, err
+	}
+	raw, err := s.c.Get(ctx, s.key(kind, key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail("get", kind, err)
+	}
+	return s.live("get", kind, raw)
+}
+
+// live decodes a stored string read now: the value, with ErrAlreadyUsed if
+// it is marked used, or ErrNotFound if it has expired.
+func (s *Store) live(op, kind string, raw []byte) ([]byte, error) {
+	value, exp, used, err := decodeValue(raw)
+	switch {
+	case err != nil:
+		return nil, fail(op, kind, err)
+	case exp <= s.now().UnixMilli():
+		return nil, storage.ErrNotFound
+	case used:
+		return value, storage.ErrAlreadyUsed
+	}
+	return value, nil
+}
+
+// Consume implements storage.Records.
+func (s *Store) Consume(ctx context.Context, kind, key string) ([]byte, error) {
+	if err := start(ctx, "consume", kind); err != nil {
+		return nil, err
+	}
+	now := s.now().UnixMilli()
+	raw, err := consumeScript.Run(ctx, s.c, []string{s.key(kind, key)}, now).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail("consume", kind, err)
+	}
+	value, _, used, err := decodeValue([]byte(raw))
+	switch {
+	case err != nil:
+		return nil, fail("consume", kind, err)
+	case used:
+		return value, storage.ErrAlreadyUsed
+	}
+	return value, nil
+}
+
+// Swap implements storage.Records.
+func (s *Store) Swap(ctx context.Context, kind, key string, old, value []byte, expiresAt time.Time) error {
+	if err := start(ctx, "swap", kind); err != nil {
+		return err
+	}
+	exp := expiresAt.UnixMilli()
+	n, err := swapScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), old, encodeValue(value, exp, false), gcAt(exp)).Int()
+	if err != nil {
+		return fail("swap", kind, err)
+	}
+	switch n {
+	case swapDone:
+		return nil
+	case swapNotFound:
+		return storage.ErrNotFound
+	case swapUsed:
+		return storage.ErrAlreadyUsed
+	case swapConflict:
+		return storage.ErrConflict
+	}
+	return fail("swap", kind, fmt.Errorf("unexpected script result %d", n))
+}
+
+// Delete implements storage.Records.
+func (s *Store) Delete(ctx context.Context, kind, key string) error {
+	if err := start(ctx, "delete", kind); err != nil {
+		return err
+	}
+	if err := s.c.Del(ctx, s.key(kind, key)).Err(); err != nil {
+		return fail("delete", kind, err)
+	}
+	return nil
+}
+
+// Incr implements storage.Counters.
+func (s *Store) Incr(ctx context.Context, kind, key string, expiresAt time.Time) (int64, error) {
+	if err := start(ctx, "incr", kind); err != nil {
+		return 0, err
+	}
+	exp := expiresAt.UnixMilli()
+	n, err := incrScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), encodeValue(nil, exp, false), gcAt(exp)).Int64()
+	if err != nil {
+		return 0, fail("incr", kind, err)
+	}
+	return n, nil
+}
+
+// Ping implements storage.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := start(ctx, "ping", ""); err != nil {
+		return err
+	}
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fail("ping", "", err)
+	}
+	return nil
+}
+
+// Close closes the client; later operations fail with storage.ErrUnavailable.
+// Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.c.Close() })
+	return s.closeErr
+}
