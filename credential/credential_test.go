@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 )
@@ -69,7 +70,12 @@ func TestNonceEndpoint(t *testing.T) {
 	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("T11: %d %v", rec.Code, rec.Header())
 	}
-	if dn := rec.Header().Get("DPoP-Nonce"); dn == "" || h.dpop.nonces.Check(dn) != nil {
+	if dn := rec.Header().Get("DPoP-Nonce"); dn != "" {
+		t.Fatal("DPoP-Nonce without server nonces")
+	}
+	h.requireDPoPNonces()
+	rec = h.do(http.MethodPost, PathNonce, nil, "", nil)
+	if dn := rec.Header().Get("DPoP-Nonce"); dn == "" || h.dnonces.Check(dn) != nil {
 		t.Fatal("no valid DPoP-Nonce header")
 	}
 	n1, n2 := h.cnonce(), h.cnonce()
@@ -81,7 +87,7 @@ func TestNonceEndpoint(t *testing.T) {
 	}
 	rec = h.do(http.MethodGet, PathNonce, nil, "", nil)
 	wantError(t, rec, http.StatusMethodNotAllowed, oauth.CodeMethodNotAllowed)
-	if len(h.events.byType(EventNonceIssued)) != 3 {
+	if len(h.events.byType(EventNonceIssued)) != 4 {
 		t.Fatal("nonce events not recorded")
 	}
 }
@@ -194,7 +200,24 @@ func TestCredentialErrors(t *testing.T) {
 		{name: "T58 DPoP key is not the token's key", build: func(h *harness) req {
 			return req{path: PathCredential, dpopKey: newKey(h.t), body: valid(h)}
 		}, status: 401, code: oauth.CodeInvalidToken},
-		{name: "T60 DPoP nonce required", setup: func(h *harness) { h.dpop.requireNonce = true }, build: func(h *harness) req {
+		{name: "T57 DPoP without ath", build: func(h *harness) req {
+			return req{path: PathCredential, dpopOpts: []dpoptest.Option{dpoptest.Claim("ath", nil)}, body: valid(h)}
+		}, status: 401, code: oauth.CodeInvalidDPoPProof},
+		{name: "T57 DPoP with wrong ath", build: func(h *harness) req {
+			return req{path: PathCredential, dpopOpts: []dpoptest.Option{dpoptest.AccessToken("another-token")}, body: valid(h)}
+		}, status: 401, code: oauth.CodeInvalidDPoPProof},
+		{name: "DPoP htu of another endpoint", build: func(h *harness) req {
+			return req{path: PathCredential, dpopOpts: []dpoptest.Option{dpoptest.Claim("htu", testIssuer+PathNotification)}, body: valid(h)}
+		}, status: 401, code: oauth.CodeInvalidDPoPProof},
+		{name: "T59 replayed DPoP proof", build: func(h *harness) req {
+			r := req{path: PathCredential, dpopOpts: []dpoptest.Option{dpoptest.JTI("fixed-jti-1")}, body: valid(h)}
+			if first := h.send(r); first.Code != 200 {
+				h.t.Fatalf("first use: %d %s", first.Code, first.Body)
+			}
+			r.body = valid(h)
+			return r
+		}, status: 401, code: oauth.CodeInvalidDPoPProof},
+		{name: "T60 DPoP nonce required", setup: func(h *harness) { h.requireDPoPNonces() }, build: func(h *harness) req {
 			return req{path: PathCredential, body: valid(h)}
 		}, status: 401, code: oauth.CodeUseDPoPNonce},
 		{name: "T61 unknown configuration", build: func(h *harness) req {
@@ -430,7 +453,7 @@ func TestCredentialErrors(t *testing.T) {
 			if c.code == oauth.CodeUseDPoPNonce && rec.Header().Get("DPoP-Nonce") == "" {
 				t.Fatal("use_dpop_nonce without DPoP-Nonce")
 			}
-			if n := len(h.events.byType(EventCredentialIssued)); c.name != "proof jti replayed" && n != 0 {
+			if n := len(h.events.byType(EventCredentialIssued)); c.name != "proof jti replayed" && c.name != "T59 replayed DPoP proof" && n != 0 {
 				t.Fatalf("%d credentials issued on a failed request", n)
 			}
 		})
@@ -441,7 +464,7 @@ func TestCredentialErrors(t *testing.T) {
 // (same proof, same c_nonce) succeeds after the DPoP nonce retry (T60).
 func TestDPoPNonceRetry(t *testing.T) {
 	h := newHarness(t)
-	h.dpop.requireNonce = true
+	h.requireDPoPNonces()
 	b := mustJSON(t, map[string]any{"credential_configuration_id": "mdl",
 		"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{})}}})
 	rec := h.send(req{path: PathCredential, body: b})
@@ -454,9 +477,6 @@ func TestDPoPNonceRetry(t *testing.T) {
 	b = mustJSON(t, map[string]any{"credential_configuration_id": "mdl",
 		"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{})}}})
 	decodeCredentials(t, h.send(req{path: PathCredential, body: b, dpopNonce: n}))
-	if !h.dpop.lastResources {
-		t.Fatal("DPoP verified without Resource=true")
-	}
 }
 
 func TestBatchIssuance(t *testing.T) {

@@ -10,10 +10,11 @@
 // issued-credential records (kind "issued", no claim values) in the store.
 //
 // It does not own: access token issuance or validation (authz, via
-// TokenValidator), DPoP proof verification (dpop, via DPoPVerifier), nonce
+// TokenValidator), DPoP proof verification (dpop; *dpop.Verifier is the
+// DPoPVerifier), nonce
 // construction (nonce, via NonceSource), key attestation signature and trust
 // checks (wia, via KeyAttestationVerifier), building and signing the mdoc
-// (mdoc, via Signer), where claim values come from (ClaimsSource), the issuer
+// (mdoc, via Signer; MdocSigner adapts *mdoc.Issuer), where claim values come from (ClaimsSource), the issuer
 // metadata document (metadata, which embeds Service.Metadata), and HTTP
 // routing (web mounts Service.Handler).
 //

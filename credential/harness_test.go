@@ -13,13 +13,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/mdoc-issuer/issuer/dpop"
+	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
 	"github.com/mdoc-issuer/issuer/nonce"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
@@ -44,7 +45,8 @@ type harness struct {
 	svc     *Service
 	opts    Options
 	cnonces *nonce.Source
-	dpop    *fakeDPoP
+	dpop    *dpop.Verifier
+	dnonces *nonce.Source // DPoP server nonces, after requireDPoPNonces
 	tokens  *fakeTokens
 	ka      *fakeKAVerifier
 	signer  *fakeSigner
@@ -86,11 +88,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dn, err := nonce.New([][]byte{randBytes(32)}, "dpop", 5*time.Minute, clock.Now)
+	h.dpop, err = dpop.NewVerifier(dpop.Options{Replay: h.store, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.dpop = &fakeDPoP{nonces: dn}
 	h.tokens = &fakeTokens{m: map[string]*oauth.Grant{}}
 	h.ka = newFakeKAVerifier(t, clock.Now)
 	h.signer = &fakeSigner{}
@@ -125,6 +126,25 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	h.token = h.issueToken(h.holder, &oauth.Grant{ClientID: testClient, WalletProvider: testProvider, Subject: "alice",
 		CredentialConfigurationIDs: []string{"mdl", "mdl_ka", "mdl_deferred"}, RequestID: "req-1"})
 	return h
+}
+
+// requireDPoPNonces rebuilds the service with a DPoP verifier that demands
+// server nonces (RFC 9449 §9).
+func (h *harness) requireDPoPNonces() {
+	h.t.Helper()
+	var err error
+	h.dnonces, err = nonce.New([][]byte{randBytes(32)}, "dpop", 5*time.Minute, h.clock.Now)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.dpop, err = dpop.NewVerifier(dpop.Options{Replay: h.store, Nonces: h.dnonces, Now: h.clock.Now})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.opts.DPoP = h.dpop
+	if h.svc, err = New(h.opts); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func withEncryption(reqRequired, respRequired bool) harnessOpt {
@@ -170,6 +190,7 @@ type req struct {
 	noAuth      bool
 	noDPoP      bool
 	dpopNonce   string
+	dpopOpts    []dpoptest.Option
 	contentType string
 	body        []byte
 	query       string
@@ -195,9 +216,24 @@ func (h *harness) send(r req) *httptest.ResponseRecorder {
 		hdr.Set("Authorization", r.scheme+" "+r.token)
 	}
 	if !r.noDPoP {
-		hdr.Set("DPoP", fakeDPoPProof(r.dpopKey, http.MethodPost, h.svc.Endpoint(r.path), r.token, r.dpopNonce))
+		hdr.Set("DPoP", h.dpopProof(r))
 	}
 	return h.do(http.MethodPost, r.path+r.query, hdr, "", r.body)
+}
+
+func dpopKey(k *ecdsa.PrivateKey) *dpoptest.Key {
+	j := jose.JSONWebKey{Key: &k.PublicKey, Algorithm: "ES256", Use: "sig"}
+	jkt, _ := Thumbprint(&j)
+	return &dpoptest.Key{Private: k, JWK: j, JKT: jkt}
+}
+
+// dpopProof is a valid DPoP proof for r, changed by r.dpopOpts.
+func (h *harness) dpopProof(r req) string {
+	opts := []dpoptest.Option{dpoptest.IssuedAt(h.clock.Now()), dpoptest.AccessToken(r.token)}
+	if r.dpopNonce != "" {
+		opts = append(opts, dpoptest.Nonce(r.dpopNonce))
+	}
+	return dpoptest.Proof(dpopKey(r.dpopKey), http.MethodPost, h.svc.Endpoint(r.path), append(opts, r.dpopOpts...)...)
 }
 
 func (h *harness) do(method, path string, hdr http.Header, _ string, body []byte) *httptest.ResponseRecorder {
@@ -346,57 +382,21 @@ func (f *fakeTokens) ValidateAccessToken(_ context.Context, tok string) (*oauth.
 	return &c, nil
 }
 
-// fakeDPoP checks a stand-in proof "jkt|htm|htu|ath|nonce" against the
-// request, as the dpop package checks the real one. Tests of this package
-// assert how the service uses the verifier, not DPoP itself.
-type fakeDPoP struct {
-	nonces        *nonce.Source
-	requireNonce  bool
-	mu            sync.Mutex
-	seenRequests  int
-	lastResources bool
-}
-
-func fakeDPoPProof(k *ecdsa.PrivateKey, htm, htu, token, n string) string {
-	jkt, _ := Thumbprint(&jose.JSONWebKey{Key: &k.PublicKey})
-	ath := sha256.Sum256([]byte(token))
-	return strings.Join([]string{jkt, htm, htu, base64.RawURLEncoding.EncodeToString(ath[:]), n}, "|")
-}
-
-func (f *fakeDPoP) VerifyResource(_ context.Context, r DPoPRequest) error {
-	f.mu.Lock()
-	f.seenRequests++
-	f.lastResources = r.Resource
-	f.mu.Unlock()
-	if len(r.DPoP) != 1 {
-		return oauth.New(401, oauth.CodeInvalidDPoPProof, "exactly one DPoP header required")
-	}
-	p := strings.Split(r.DPoP[0], "|")
-	if len(p) != 5 {
-		return oauth.New(401, oauth.CodeInvalidDPoPProof, "malformed")
-	}
-	ath := sha256.Sum256([]byte(r.AccessToken))
-	switch {
-	case p[1] != r.Method || p[2] != r.URL:
-		return oauth.New(401, oauth.CodeInvalidDPoPProof, "htm/htu mismatch")
-	case p[3] != base64.RawURLEncoding.EncodeToString(ath[:]):
-		return oauth.New(401, oauth.CodeInvalidDPoPProof, "ath mismatch")
-	case p[0] != r.BoundJKT:
-		return oauth.New(401, oauth.CodeInvalidToken, "key binding mismatch")
-	}
-	if f.requireNonce && f.nonces.Check(p[4]) != nil {
-		n, _ := f.nonces.Issue()
-		return oauth.New(401, oauth.CodeUseDPoPNonce, "nonce required").WithHeader(oauth.HeaderDPoPNonce, n).
-			WithHeader(oauth.HeaderWWWAuthenticate, `DPoP error="use_dpop_nonce", algs="ES256"`)
-	}
-	return nil
-}
-
-func (f *fakeDPoP) Nonce() (string, error) { return f.nonces.Issue() }
-
 // fakeSigner returns a JSON stand-in for an IssuerSigned: the doctype, the
 // claims, the device key thumbprint and a fresh salt.
 type fakeSigner struct{ fail error }
+
+func (f *fakeSigner) Sign(ctx context.Context, docType string, claims map[string]map[string]any, keys []*jose.JSONWebKey) ([]Signed, error) {
+	var out []Signed
+	for _, k := range keys {
+		s, err := f.signOne(ctx, docType, claims, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, nil
+}
 
 type fakeCredential struct {
 	DocType string                    `json:"docType"`
@@ -405,7 +405,7 @@ type fakeCredential struct {
 	Salt    string                    `json:"salt"`
 }
 
-func (f *fakeSigner) Sign(_ context.Context, docType string, claims map[string]map[string]any, k *jose.JSONWebKey) (*Signed, error) {
+func (f *fakeSigner) signOne(_ context.Context, docType string, claims map[string]map[string]any, k *jose.JSONWebKey) (*Signed, error) {
 	if f.fail != nil {
 		return nil, f.fail
 	}

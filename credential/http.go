@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mdoc-issuer/issuer/dpop"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 )
@@ -64,11 +65,11 @@ func (s *Service) serveNonce(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return oauth.ServerError(err)
 	}
-	dn, err := s.o.DPoP.Nonce()
-	if err != nil {
-		return oauth.ServerError(err)
-	}
-	if dn != "" {
+	if s.o.DPoP.NoncesRequired() {
+		dn, err := s.o.DPoP.Nonce()
+		if err != nil {
+			return oauth.ServerError(err)
+		}
 		w.Header().Set(oauth.HeaderDPoPNonce, dn)
 	}
 	s.emit(r.Context(), Event{Type: EventNonceIssued})
@@ -132,7 +133,7 @@ func (s *Service) authorize(r *http.Request, path string) (*grantCtx, error) {
 	if g == nil || g.JKT == "" {
 		return nil, resourceError(oauth.InvalidToken("access token is not DPoP-bound"))
 	}
-	err = s.o.DPoP.VerifyResource(r.Context(), DPoPRequest{
+	_, err = s.o.DPoP.Verify(r.Context(), dpop.Request{
 		Method:      r.Method,
 		URL:         s.Endpoint(path),
 		DPoP:        r.Header.Values(oauth.HeaderDPoP),

@@ -260,11 +260,14 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	now := s.o.Now()
 	resp := &credentialResponse{}
 	var ids []string
-	for i, k := range pk.keys {
-		sg, err := s.o.Signer.Sign(ctx, cfg.DocType, claims, k)
-		if err != nil {
-			return nil, signerError(err)
-		}
+	signed, err := s.o.Signer.Sign(ctx, cfg.DocType, claims, pk.keys)
+	if err != nil {
+		return nil, signerError(err)
+	}
+	if len(signed) != len(pk.keys) {
+		return nil, oauth.ServerError(errors.New("signer returned a different number of credentials than keys"))
+	}
+	for i, sg := range signed {
 		resp.Credentials = append(resp.Credentials, credentialObject{Credential: base64.RawURLEncoding.EncodeToString(sg.Credential)})
 		rec := IssuedRecord{
 			V: 1, ConfigurationID: configID, DocType: cfg.DocType, DSSerial: sg.DSSerial,
@@ -301,9 +304,18 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	return resp, nil
 }
 
+// ErrInvalidClaims is returned by a Signer when the holder's data does not
+// fit the doctype (a mandatory element missing, a value of the wrong type).
+var ErrInvalidClaims = errors.New("credential: claims do not fit the doctype")
+
 func signerError(err error) error {
 	if e := oauth.As(err); e != nil {
 		return e
+	}
+	if errors.Is(err, ErrInvalidClaims) {
+		// The data of the issuing authority is at fault, not the request:
+		// the wallet cannot fix it by retrying.
+		return oauth.New(http.StatusBadRequest, oauth.CodeCredentialRequestDenied, "the credential data for this holder is incomplete or invalid").WithCause(err)
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		return oauth.Unavailable(5, err)

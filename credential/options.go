@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/mdoc-issuer/issuer/dpop"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 )
@@ -71,23 +72,13 @@ type TokenValidator interface {
 	ValidateAccessToken(ctx context.Context, token string) (*oauth.Grant, error)
 }
 
-// DPoPRequest is what the DPoP verifier checks (mirrors dpop.Request).
-type DPoPRequest struct {
-	Method      string
-	URL         string
-	DPoP        []string
-	AccessToken string
-	BoundJKT    string
-	Resource    bool
-}
-
 // DPoPVerifier verifies DPoP proofs at a protected resource (RFC 9449 §4.3,
-// §7.1, §9) and hands out server nonces (§8, §9).
+// §7.1, §9) and hands out server nonces (§8, §9). *dpop.Verifier satisfies it.
 type DPoPVerifier interface {
-	VerifyResource(ctx context.Context, r DPoPRequest) error
-	// Nonce returns a fresh DPoP-Nonce value, or "" if the verifier does
-	// not use server nonces.
+	Verify(ctx context.Context, r dpop.Request) (*dpop.Proof, error)
+	// Nonce returns a fresh DPoP-Nonce value; called only if NoncesRequired.
 	Nonce() (string, error)
+	NoncesRequired() bool
 }
 
 // NonceSource issues and checks stateless c_nonce values (nonce.Source with
@@ -127,9 +118,12 @@ type Signed struct {
 	ValidUntil time.Time
 }
 
-// Signer builds and signs one mdoc bound to deviceKey (mdoc.Issuer).
+// Signer builds and signs one mdoc per device key with the same claims
+// (VCI §3.3.2: one dataset, distinct device keys, salts and signatures).
+// MdocSigner adapts *mdoc.Issuer. An error that is an *oauth.Error goes to
+// the wallet; claim data the Signer refuses is reported as ErrInvalidClaims.
 type Signer interface {
-	Sign(ctx context.Context, docType string, claims map[string]map[string]any, deviceKey *jose.JSONWebKey) (*Signed, error)
+	Sign(ctx context.Context, docType string, claims map[string]map[string]any, deviceKeys []*jose.JSONWebKey) ([]Signed, error)
 }
 
 // Store is the part of storage.Store this package uses.
