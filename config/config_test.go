@@ -167,6 +167,8 @@ func TestIssuerIdentifier(t *testing.T) {
 		{"fail/trailing slash", "https://issuer.example/", false, "must not end with '/'"},
 		{"fail/userinfo", "https://u:p@issuer.example", false, "userinfo"},
 		{"fail/no host", "https:///path", false, "host"},
+		{"fail/path chars", "https://issuer.example/a:b/*", false, "path must be"},
+		{"fail/escaped path", "https://issuer.example/a%20b", false, "path must be"},
 		{"fail/ftp", "ftp://issuer.example", false, "https"},
 		{"fail/empty", "", false, "required"},
 	} {

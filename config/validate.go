@@ -64,6 +64,8 @@ var (
 	scopeRE   = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
 	idRE      = regexp.MustCompile(`^[\x21-\x7E]+$`)
 	countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
+	// The identifier's path becomes a route prefix: unreserved characters only.
+	issuerPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)*/?$`)
 
 	elementTypes   = []string{"tstr", "bstr", "uint", "int", "bool", "full-date", "tdate", "array", "map", "any"}
 	proofTypes     = []string{"jwt", "attestation"}
@@ -143,8 +145,8 @@ func (k *checker) issuer(path, raw string, dev bool) {
 	if strings.HasSuffix(u.Path, "/") {
 		k.add(path, "must not end with '/' (the identifier is compared byte for byte)")
 	}
-	if u.Opaque != "" || (u.Path != "" && u.RawPath != "" && u.RawPath != u.Path) {
-		k.add(path, "path must not contain escaped characters")
+	if u.Opaque != "" || !issuerPathRE.MatchString(u.EscapedPath()) {
+		k.add(path, "path must be /-separated segments of A-Z a-z 0-9 . _ ~ -")
 	}
 }
 
