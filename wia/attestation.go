@@ -426,11 +426,12 @@ func (v *Verifier) verifyAttestation(s string, now time.Time) (*Client, error) {
 		}
 	}
 	p := &v.providers[va.trust.owner]
+	ck := *va.key // the cached key stays unaliased
 	return &Client{
 		ID:           cl.Sub,
 		Provider:     p.Name,
 		Attester:     cl.Iss,
-		Key:          va.key,
+		Key:          &ck,
 		JKT:          va.jkt,
 		RedirectURIs: p.RedirectURIs,
 		WalletName:   cl.WalletName,

@@ -106,6 +106,9 @@ var authCases = []authCase{
 	{name: "valid typ with application/ prefix", req: std([]wiatest.Option{wiatest.WithTyp("application/" + oauth.TypClientAttestation)})},
 	{name: "valid attestation without iss (ABCA-08+)", req: std([]wiatest.Option{wiatest.WithoutClaim("iss")})},
 	{name: "valid attestation iss naming no provider falls back to roots", req: std([]wiatest.Option{wiatest.WithIss("https://unknown.example")})},
+	{name: "valid x5c that includes the root (tolerated)", req: func(f *fixture) ([]string, []string, string) {
+		return one(f.att(wiatest.WithX5C(append(f.prov.Chain(), f.prov.Root())...))), one(f.pop()), ""
+	}},
 	{name: "valid pinned key with kid", req: std([]wiatest.Option{wiatest.Pinned()})},
 	{name: "valid pinned key without kid", req: std([]wiatest.Option{wiatest.Pinned(), wiatest.WithoutHeader("kid")})},
 	{name: "valid attestation exp within clock skew", req: rel(func(f *fixture) []wiatest.Option { return one2(wiatest.WithExp(f.now.Add(-5 * time.Second))) }, nil)},
