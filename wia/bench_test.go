@@ -48,3 +48,22 @@ func BenchmarkKeyAttestationVerify(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAuthenticateCold verifies an attestation never seen before (a new
+// Verifier per iteration, so neither the chain nor the attestation is
+// cached): the cost of a wallet's first request.
+func BenchmarkAuthenticateCold(b *testing.B) {
+	f := newFixture(b, func(o *wia.Options) { o.Replay = acceptReplay{} })
+	att, pop := one(f.att()), one(f.pop())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := wia.NewVerifier(f.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.Authenticate(ctx, att, pop, "wallet-1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
