@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -79,5 +80,44 @@ func TestCloseStopsSweeper(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func BenchmarkConsume(b *testing.B) {
+	s := New(Options{SweepInterval: -1})
+	defer s.Close()
+	ctx := b.Context()
+	exp := time.Now().Add(time.Hour)
+	keys := make([]string, b.N)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+		if err := s.Create(ctx, "code", keys[i], []byte("value"), exp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Consume(ctx, "code", keys[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRemember(b *testing.B) {
+	s := New(Options{SweepInterval: -1})
+	defer s.Close()
+	ctx := b.Context()
+	exp := time.Now().Add(time.Hour)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := s.Remember(ctx, "jti", ids[i], exp); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

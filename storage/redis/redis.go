@@ -73,7 +73,10 @@ func (s *Store) key(kind, key string) string { return s.prefix + kind + ":" + ke
 // fail wraps a backend error. Messages name the operation and kind only:
 // keys are secrets (codes, jti) and never appear in errors.
 func fail(op, kind string, err error) error {
-	return fmt.Errorf("%w: redis %s %s: %w", storage.ErrUnavailable, op, kind, err)
+	if kind != "" {
+		op += " " + kind
+	}
+	return fmt.Errorf("%w: redis %s: %w", storage.ErrUnavailable, op, err)
 }
 
 // gcAt is the PXAT argument for a value expiring at expMs.
