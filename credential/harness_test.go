@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/mdoc-issuer/issuer/dpop"
 	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
 	"github.com/mdoc-issuer/issuer/nonce"
 	"github.com/mdoc-issuer/issuer/oauth"
-	"github.com/mdoc-issuer/issuer/storage"
 	"github.com/mdoc-issuer/issuer/storage/memory"
+	redisstore "github.com/mdoc-issuer/issuer/storage/redis"
 	"github.com/mdoc-issuer/issuer/storage/storagetest"
 )
 
@@ -41,7 +42,7 @@ const (
 type harness struct {
 	t       *testing.T
 	clock   *storagetest.Clock
-	store   storage.Store
+	store   Store
 	svc     *Service
 	opts    Options
 	cnonces *nonce.Source
@@ -59,36 +60,68 @@ type harness struct {
 
 type harnessOpt func(*Options)
 
-func newStore(t *testing.T, now func() time.Time) storage.Store {
-	t.Helper()
-	if s := redisStore(t, now); s != nil {
-		return s
+// backends lists the storage backends the table tests run on: memory, and
+// Redis when ISSUER_TEST_REDIS_URL is set (required if
+// ISSUER_TEST_REQUIRE_REDIS=1).
+func backends(t *testing.T) []string {
+	if os.Getenv("ISSUER_TEST_REDIS_URL") != "" {
+		return []string{"memory", "redis"}
 	}
-	s := memory.New(memory.Options{Now: now, SweepInterval: -1})
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {
+		t.Fatal("ISSUER_TEST_REQUIRE_REDIS=1 but ISSUER_TEST_REDIS_URL is not set")
+	}
+	return []string{"memory"}
 }
 
-// redisStore is replaced once storage/redis is available; until then tests
-// that demand Redis fail loudly instead of silently running on memory.
-var redisStore = func(t *testing.T, now func() time.Time) storage.Store {
-	if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {
-		t.Fatal("ISSUER_TEST_REQUIRE_REDIS=1 but the redis backend is not wired in this test build")
+// onBackend puts the service on a fresh store of the named backend; Redis
+// keys get a random prefix and are deleted when the test ends.
+func onBackend(t *testing.T, name string) harnessOpt {
+	return func(o *Options) {
+		if name != "redis" {
+			return
+		}
+		prefix := "credtest:" + base64.RawURLEncoding.EncodeToString(randBytes(9)) + ":"
+		s, err := redisstore.Open(t.Context(), os.Getenv("ISSUER_TEST_REDIS_URL"), prefix, o.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = s.Close()
+			deleteRedisPrefix(t, prefix)
+		})
+		o.Store = s
 	}
-	return nil
+}
+
+// deleteRedisPrefix removes the keys a test wrote (never FLUSHDB).
+func deleteRedisPrefix(t *testing.T, prefix string) {
+	opt, err := goredis.ParseURL(os.Getenv("ISSUER_TEST_REDIS_URL"))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	ctx := context.Background()
+	it := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	for it.Next(ctx) {
+		c.Del(ctx, it.Val())
+	}
+	if err := it.Err(); err != nil {
+		t.Error(err)
+	}
 }
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	clock := storagetest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	// Real time (whole seconds): Redis garbage-collects by absolute expiry.
+	clock := storagetest.NewClock(time.Now().Truncate(time.Second))
 	h := &harness{t: t, clock: clock}
-	h.store = newStore(t, clock.Now)
+	mem := memory.New(memory.Options{Now: clock.Now, SweepInterval: -1})
+	t.Cleanup(func() { _ = mem.Close() })
+	h.store = mem
 	var err error
 	h.cnonces, err = nonce.New([][]byte{randBytes(32)}, "c_nonce", 5*time.Minute, clock.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.dpop, err = dpop.NewVerifier(dpop.Options{Replay: h.store, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +148,12 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	for _, o := range opts {
 		o(&h.opts)
 	}
+	h.store = h.opts.Store
+	h.dpop, err = dpop.NewVerifier(dpop.Options{Replay: h.store, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.opts.DPoP = h.dpop
 	if e := h.opts.Encryption; e != nil && len(e.Keys) == 0 {
 		e.Keys = []jose.JSONWebKey{{Key: h.encKey, KeyID: "req-enc-1", Algorithm: "ECDH-ES", Use: "enc"}}
 	}
