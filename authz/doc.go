@@ -1,0 +1,57 @@
+// Package authz is the OAuth 2.0 authorization server in front of the
+// credential endpoint, profiled for OpenID4VCI 1.0 + HAIP 1.0 (FAPI 2.0
+// Security Profile parts that HAIP §4 makes mandatory).
+//
+// It owns:
+//   - the pushed authorization request endpoint (RFC 9126), the only way to
+//     start an authorization (HAIP §4, FAPI 2.0 §5.3.2.2);
+//   - the authorization endpoint with a server-rendered login and consent UI
+//     (templates in authz/ui), RFC 9207 `iss` in every authorization response;
+//   - the token endpoint for the authorization_code, pre-authorized_code
+//     (OpenID4VCI §3.5, §6.1) and, if enabled, refresh_token grants, issuing
+//     only DPoP-bound access tokens (RFC 9449 §5);
+//   - the ABCA challenge endpoint (draft-ietf-oauth-attestation-based-client-auth-07 §8);
+//   - access token validation for the credential issuer (ValidateAccessToken).
+//
+// Protocol machinery is github.com/ory/fosite, wired by hand: fosite's
+// authorize-code, PKCE, refresh and PAR handlers plus this package's
+// pre-authorized code handler and DPoP/client-binding handler. Fosite's
+// storage interfaces are implemented over storage.Store with compact,
+// versioned CBOR records (store.go); every one-time artifact (request_uri,
+// authorization code, pre-authorized code, refresh token) is consumed with
+// Records.Consume.
+//
+// Client authentication is the wallet attestation (ABCA): there is no client
+// registration. The client of a request is derived from the attestation
+// (client_id = attestation sub); its redirect URIs come from the wallet
+// provider policy.
+//
+// It does not own: DPoP proof validation and nonces (package dpop), wallet
+// attestation validation (package wia), the HTTP server, TLS and routing
+// (package web), metadata documents (package metadata) or credential issuance
+// (package credential).
+//
+// # Login and consent UI
+//
+// The authorization endpoint redirects (303) to the login page; after a
+// successful login the consent page lists the credential configurations and
+// claim names to be issued. Element ids and names are stable for browser
+// automation (OIDF conformance suite, see docs):
+//
+//	login page   (GET  Paths.Login?flow=…):  form#login, input#username[name=username],
+//	                                         input#password[name=password],
+//	                                         button#submit[name=action][value=login],
+//	                                         button#cancel[name=action][value=cancel]
+//	consent page (GET  Paths.Consent?flow=…): form#consent, button#approve[name=action][value=approve],
+//	                                         button#deny[name=action][value=deny]
+//	error page:                               #error-code holds the OAuth error code
+//
+// Cancel and deny redirect to the client with error=access_denied, state and
+// iss. The login flow state is kept in the store (any instance can serve any
+// step) and bound to the browser by an HttpOnly SameSite=Lax cookie plus a
+// per-flow CSRF token.
+//
+// Development test user: NewDevAuthenticator returns an Authenticator with
+// username "testuser", password "testpass", subject "dev-subject-1". It is for
+// tests and local runs only; production reads a users file (LoadUsersFile).
+package authz

@@ -1,0 +1,243 @@
+package authz
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
+)
+
+// PreAuthorization is what a pre-authorized code stands for (OpenID4VCI
+// §3.5, §4.1.1).
+type PreAuthorization struct {
+	OfferID          string
+	Subject          string
+	ConfigurationIDs []string
+	// TxCode is the transaction code the wallet must send ("" = none).
+	TxCode    string
+	ExpiresAt time.Time
+}
+
+// maxPreAuthLifetime bounds pre-authorized codes: they are short-lived
+// (OpenID4VCI §4.1.1).
+const maxPreAuthLifetime = 24 * time.Hour
+
+type preAuthDTO struct {
+	V         int      `cbor:"0,keyasint"`
+	OfferID   string   `cbor:"1,keyasint,omitempty"`
+	Subject   string   `cbor:"2,keyasint,omitempty"`
+	ConfigIDs []string `cbor:"3,keyasint"`
+	TxMAC     []byte   `cbor:"4,keyasint,omitempty"` // HMAC of the tx_code, never the value
+	Exp       int64    `cbor:"5,keyasint"`           // unix ms
+	RequestID string   `cbor:"6,keyasint"`
+}
+
+// txMAC keys the tx_code hash with the global secret: tx codes are short,
+// so an unkeyed hash in a store dump would be brute-forced offline.
+func (s *Server) txMAC(tx string) []byte {
+	m := hmac.New(sha256.New, s.o.GlobalSecret)
+	m.Write([]byte("authz tx_code\x00"))
+	m.Write([]byte(tx))
+	return m.Sum(nil)
+}
+
+// IssuePreAuthorizedCode stores a single-use pre-authorized code (256 bits)
+// for an offer and returns it.
+func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization) (string, error) {
+	now := s.now()
+	if len(p.ConfigurationIDs) == 0 {
+		return "", errors.New("authz: pre-authorization without credential configurations")
+	}
+	for _, id := range p.ConfigurationIDs {
+		if _, ok := s.byID[id]; !ok {
+			return "", fmt.Errorf("authz: unknown credential configuration %q", id)
+		}
+	}
+	if !p.ExpiresAt.After(now) || p.ExpiresAt.Sub(now) > maxPreAuthLifetime {
+		return "", fmt.Errorf("authz: pre-authorized code expiry must be within (now, now+%s]", maxPreAuthLifetime)
+	}
+	if len(p.TxCode) > 64 {
+		return "", errors.New("authz: tx_code longer than 64 characters")
+	}
+	code, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	rid, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
+		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: rid}
+	if p.TxCode != "" {
+		d.TxMAC = s.txMAC(p.TxCode)
+	}
+	b, err := encode(d)
+	if err != nil {
+		return "", err
+	}
+	// The record outlives the code so that a replay is recognised and
+	// revokes the tokens of the first redemption.
+	if err := s.o.Store.Create(ctx, kindPreAuth, keyHash(code), b, p.ExpiresAt.Add(s.o.AccessTokenLifespan)); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// preAuthHandler is the fosite token endpoint handler of the
+// urn:ietf:params:oauth:grant-type:pre-authorized_code grant (OpenID4VCI
+// §6.1). Client authentication is required (HAIP §4.4.1: no anonymous
+// access).
+type preAuthHandler struct{ s *Server }
+
+var _ fosite.TokenEndpointHandler = (*preAuthHandler)(nil)
+
+func (h *preAuthHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
+
+func (h *preAuthHandler) CanHandleTokenEndpointRequest(_ context.Context, ar fosite.AccessRequester) bool {
+	return ar.GetGrantTypes().ExactOne(oauth.GrantPreAuthorizedCode)
+}
+
+func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite.AccessRequester) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	s := h.s
+	form := ar.GetRequestForm()
+	code := form.Get("pre-authorized_code")
+	if code == "" {
+		return oauth.InvalidRequest("pre-authorized_code is required")
+	}
+	if len(code) > 256 {
+		return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
+	}
+	key := keyHash(code)
+	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		if d, derr := decodePreAuth(b); derr == nil {
+			if rerr := s.store.revokeGrant(ctx, d.RequestID); rerr != nil {
+				return rerr
+			}
+		}
+		return oauth.InvalidGrant("the pre-authorized code was already used; tokens issued for it are revoked")
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
+	}
+	if err != nil {
+		return err
+	}
+	d, err := decodePreAuth(b)
+	if err != nil {
+		return err
+	}
+	if s.now().UnixMilli() >= d.Exp {
+		return oauth.InvalidGrant("the pre-authorized code has expired")
+	}
+	// tx_code (OpenID4VCI §6.1, §6.3; errata §13.6.3 attempt limit).
+	tx, hasTx := form["tx_code"]
+	switch {
+	case d.TxMAC != nil && (!hasTx || tx[0] == ""):
+		return oauth.InvalidRequest("tx_code is required for this pre-authorized code")
+	case d.TxMAC == nil && hasTx:
+		return oauth.InvalidRequest("tx_code was sent but the offer requires none")
+	case d.TxMAC != nil && !hmac.Equal(s.txMAC(tx[0]), d.TxMAC):
+		n, err := s.o.Store.Incr(ctx, counterTx, key, time.UnixMilli(d.Exp))
+		if err != nil {
+			return err
+		}
+		if n >= int64(s.o.TxCodeMaxAttempts) {
+			if err := s.o.Store.Delete(ctx, kindPreAuth, key); err != nil {
+				return err
+			}
+			return oauth.InvalidGrant("wrong tx_code; too many failed attempts, the pre-authorized code is now invalid")
+		}
+		return oauth.InvalidGrant("wrong tx_code")
+	}
+	ids := d.ConfigIDs
+	sess, ok := ar.GetSession().(*Session)
+	if !ok || sess == nil {
+		return fosite.ErrServerError.WithDebug("pre-authorized code grant without session")
+	}
+	if raw, ok := form["authorization_details"]; ok {
+		// OpenID4VCI §6.1.1: select a subset of the offered configurations.
+		sel, err := s.parseAuthorizationDetails(raw[0], func(id string) bool { return slices.Contains(d.ConfigIDs, id) })
+		if err != nil {
+			return err
+		}
+		ids = sel
+		if sess.CredentialIdentifiers, err = newCredentialIdentifiers(ids); err != nil {
+			return err
+		}
+		sess.AuthorizationDetails = true
+	}
+	if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
+		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
+			return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
+		}
+		return err
+	}
+	sess.Subject, sess.OfferID, sess.ConfigurationIDs = d.Subject, d.OfferID, ids
+	ar.SetID(d.RequestID)
+	for _, id := range ids {
+		if c, ok := s.byID[id]; ok {
+			ar.GrantScope(c.Scope)
+		}
+	}
+	sess.SetExpiresAt(fosite.AccessToken, s.now().Add(s.o.AccessTokenLifespan))
+	if s.o.RefreshTokens {
+		sess.SetExpiresAt(fosite.RefreshToken, s.now().Add(s.o.RefreshTokenLifespan))
+	}
+	return nil
+}
+
+func decodePreAuth(b []byte) (*preAuthDTO, error) {
+	var d preAuthDTO
+	if err := storage.Decode(b, &d); err != nil {
+		return nil, fmt.Errorf("authz: decode pre-authorization: %w", err)
+	}
+	if d.V != recordVersion {
+		return nil, fmt.Errorf("authz: pre-authorization version %d not supported", d.V)
+	}
+	return &d, nil
+}
+
+func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	s := h.s
+	access, accessSig, err := s.strategy.GenerateAccessToken(ctx, ar)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	stored := ar.Sanitize(nil)
+	if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
+		return err
+	}
+	if s.o.RefreshTokens {
+		refresh, refreshSig, err := s.strategy.GenerateRefreshToken(ctx, ar)
+		if err != nil {
+			return fosite.ErrServerError.WithWrap(err)
+		}
+		if err := s.store.CreateRefreshTokenSession(ctx, refreshSig, accessSig, stored); err != nil {
+			return err
+		}
+		resp.SetExtra("refresh_token", refresh)
+	}
+	resp.SetAccessToken(access)
+	resp.SetTokenType("bearer")
+	resp.SetExpiresIn(s.o.AccessTokenLifespan)
+	resp.SetScopes(ar.GetGrantedScopes())
+	return nil
+}

@@ -1,0 +1,609 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/mdoc-issuer/issuer/storage"
+)
+
+// Record kinds in storage.Records.
+const (
+	kindPAR     = "authz-par"     // key: hash(request_uri)
+	kindCode    = "authz-code"    // key: HMAC signature of the authorization code
+	kindPKCE    = "authz-pkce"    // key: code signature
+	kindAT      = "authz-at"      // key: access token signature
+	kindRT      = "authz-rt"      // key: refresh token signature
+	kindGrant   = "authz-grant"   // key: request id (revocation index)
+	kindPreAuth = "authz-preauth" // key: hash(pre-authorized code)
+	kindFlow    = "authz-flow"    // key: login flow id
+	counterTx   = "authz-txcode"  // key: hash(pre-authorized code)
+	counterUser = "authz-login"   // key: hash(username)
+)
+
+const recordVersion = 1
+
+// Sentinel errors of the adapter, mapped to OAuth errors in errors.go.
+var (
+	errCodeReused       = errors.New("authz: authorization code used twice")
+	errRequestURIUsed   = errors.New("authz: request_uri already used")
+	errRefreshReused    = errors.New("authz: refresh token used twice")
+	errGrantRevoked     = errors.New("authz: grant revoked")
+	errUnsupportedCAuth = errors.New("authz: client assertion authentication is not supported")
+)
+
+// sessionDTO is the stored form of Session.
+type sessionDTO struct {
+	Subject      string            `cbor:"1,keyasint,omitempty"`
+	JKT          string            `cbor:"2,keyasint,omitempty"`
+	ClientKeyJKT string            `cbor:"3,keyasint,omitempty"`
+	Provider     string            `cbor:"4,keyasint,omitempty"`
+	ConfigIDs    []string          `cbor:"5,keyasint,omitempty"`
+	CredIDs      map[string]string `cbor:"6,keyasint,omitempty"`
+	AuthzDetails bool              `cbor:"7,keyasint,omitempty"`
+	OfferID      string            `cbor:"8,keyasint,omitempty"`
+	IssuerState  string            `cbor:"9,keyasint,omitempty"`
+}
+
+// requestDTO is the stored form of a fosite request (PAR request,
+// authorization code, PKCE data, access and refresh token). The client is
+// kept by id (and provider, instance key, redirect URI), never as an object.
+type requestDTO struct {
+	V           int               `cbor:"0,keyasint"`
+	ID          string            `cbor:"1,keyasint,omitempty"`
+	RequestedAt int64             `cbor:"2,keyasint,omitempty"` // unix s
+	ClientID    string            `cbor:"3,keyasint,omitempty"`
+	RedirectURI string            `cbor:"4,keyasint,omitempty"`
+	Requested   []string          `cbor:"5,keyasint,omitempty"`
+	Granted     []string          `cbor:"6,keyasint,omitempty"`
+	Form        map[string]string `cbor:"7,keyasint,omitempty"`
+	Session     *sessionDTO       `cbor:"8,keyasint,omitempty"`
+	State       string            `cbor:"9,keyasint,omitempty"`
+	Exp         int64             `cbor:"10,keyasint,omitempty"` // unix ms, enforced on read
+	IssuedAt    int64             `cbor:"11,keyasint,omitempty"` // unix s (tokens)
+}
+
+// grantIndexDTO lists the tokens issued under one request id so that
+// RevokeAccessToken/RevokeRefreshToken (RFC 6749 §4.1.2 code replay, refresh
+// token reuse) can find them.
+type grantIndexDTO struct {
+	V       int      `cbor:"0,keyasint"`
+	Revoked bool     `cbor:"1,keyasint,omitempty"`
+	AT      []tokRef `cbor:"2,keyasint,omitempty"`
+	RT      []tokRef `cbor:"3,keyasint,omitempty"`
+}
+
+type tokRef struct {
+	Sig string `cbor:"1,keyasint"`
+	Exp int64  `cbor:"2,keyasint"` // unix ms
+}
+
+func keyHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// fositeStore implements fosite's storage interfaces over storage.Store.
+type fositeStore struct {
+	s   *Server
+	rec storage.Store
+}
+
+var (
+	_ oauth2.CoreStorage            = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage       = (*fositeStore)(nil)
+	_ fosite.PARStorage             = (*fositeStore)(nil)
+	_ fosite.ClientManager          = (*fositeStore)(nil)
+	_ fosite.Storage                = (*fositeStore)(nil)
+)
+
+func (f *fositeStore) now() time.Time { return f.s.now() }
+
+// ---- encoding ----
+
+func toSessionDTO(s fosite.Session) *sessionDTO {
+	ss, ok := s.(*Session)
+	if !ok || ss == nil {
+		return nil
+	}
+	return &sessionDTO{
+		Subject: ss.Subject, JKT: ss.JKT, ClientKeyJKT: ss.ClientKeyJKT, Provider: ss.Provider,
+		ConfigIDs: ss.ConfigurationIDs, CredIDs: ss.CredentialIdentifiers, AuthzDetails: ss.AuthorizationDetails,
+		OfferID: ss.OfferID, IssuerState: ss.IssuerState,
+	}
+}
+
+func fromSessionDTO(d *sessionDTO) *Session {
+	if d == nil {
+		return &Session{}
+	}
+	return &Session{
+		Subject: d.Subject, JKT: d.JKT, ClientKeyJKT: d.ClientKeyJKT, Provider: d.Provider,
+		ConfigurationIDs: d.ConfigIDs, CredentialIdentifiers: d.CredIDs, AuthorizationDetails: d.AuthzDetails,
+		OfferID: d.OfferID, IssuerState: d.IssuerState,
+	}
+}
+
+// toDTO keeps the single-valued form parameters named in keep (all if keep
+// is nil).
+func toDTO(r fosite.Requester, exp time.Time, keep []string) requestDTO {
+	d := requestDTO{
+		V: recordVersion, ID: r.GetID(), RequestedAt: r.GetRequestedAt().Unix(),
+		Requested: r.GetRequestedScopes(), Granted: r.GetGrantedScopes(),
+		Session: toSessionDTO(r.GetSession()), Exp: exp.UnixMilli(),
+	}
+	if c := r.GetClient(); c != nil {
+		d.ClientID = c.GetID()
+	}
+	if ar, ok := r.(fosite.AuthorizeRequester); ok {
+		if u := ar.GetRedirectURI(); u != nil {
+			d.RedirectURI = u.String()
+		}
+		d.State = ar.GetState()
+	}
+	for k, v := range r.GetRequestForm() {
+		if len(v) != 1 || (keep != nil && !slices.Contains(keep, k)) {
+			continue
+		}
+		if d.Form == nil {
+			d.Form = map[string]string{}
+		}
+		d.Form[k] = v[0]
+	}
+	if d.RedirectURI == "" && d.Form["redirect_uri"] != "" {
+		d.RedirectURI = d.Form["redirect_uri"]
+	}
+	return d
+}
+
+func (f *fositeStore) fromDTO(d *requestDTO) *fosite.Request {
+	r := &fosite.Request{
+		ID:             d.ID,
+		RequestedAt:    time.Unix(d.RequestedAt, 0).UTC(),
+		RequestedScope: fosite.Arguments(d.Requested),
+		GrantedScope:   fosite.Arguments(d.Granted),
+		Form:           url.Values{},
+	}
+	for k, v := range d.Form {
+		r.Form.Set(k, v)
+	}
+	sess := fromSessionDTO(d.Session)
+	r.Session = sess
+	var redirects []string
+	if d.RedirectURI != "" {
+		redirects = []string{d.RedirectURI}
+	}
+	r.Client = f.s.newClient(d.ClientID, sess.Provider, sess.ClientKeyJKT, redirects)
+	return r
+}
+
+func encode(v any) ([]byte, error) {
+	b, err := storage.Encode(v)
+	if err != nil {
+		return nil, fmt.Errorf("authz: encode record: %w", err)
+	}
+	return b, nil
+}
+
+func decodeRequest(b []byte) (*requestDTO, error) {
+	var d requestDTO
+	if err := storage.Decode(b, &d); err != nil {
+		return nil, fmt.Errorf("authz: decode record: %w", err)
+	}
+	if d.V != recordVersion {
+		return nil, fmt.Errorf("authz: record version %d not supported", d.V)
+	}
+	return &d, nil
+}
+
+func (f *fositeStore) expired(d *requestDTO) bool {
+	return d.Exp != 0 && f.now().UnixMilli() >= d.Exp
+}
+
+// notFound maps storage.ErrNotFound to fosite.ErrNotFound and passes other
+// errors (storage.ErrUnavailable) through for errors.go to map to 503.
+func notFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound.WithWrap(err)
+	}
+	return err
+}
+
+// ---- fosite.ClientManager ----
+
+// GetClient returns the client the wallet attestation of the current request
+// authenticated (there is no client registry: ABCA, HAIP §4.4.1).
+func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if slot, ok := ctx.Value(clientSlotKey{}).(*clientSlot); ok && slot.client != nil && slot.client.id == id {
+		return slot.client, nil
+	}
+	return nil, fosite.ErrNotFound.WithHint("Clients are identified by their wallet attestation only.")
+}
+
+// ClientAssertionJWTValid rejects every client assertion: private_key_jwt
+// is not a supported client authentication method here (HAIP §4.4.1).
+func (f *fositeStore) ClientAssertionJWTValid(context.Context, string) error {
+	return errUnsupportedCAuth
+}
+
+// SetClientAssertionJWT: see ClientAssertionJWTValid.
+func (f *fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return errUnsupportedCAuth
+}
+
+// ---- PAR (RFC 9126) ----
+
+// parFormKeep are the PAR parameters the authorization endpoint and fosite's
+// authorize handlers need; everything else is dropped before storing.
+var parFormKeep = []string{"client_id", "redirect_uri", "response_type", "scope", "code_challenge", "code_challenge_method"}
+
+func (f *fositeStore) CreatePARSession(ctx context.Context, requestURI string, ar fosite.AuthorizeRequester) error {
+	exp := f.now().Add(f.s.o.PARLifespan)
+	d := toDTO(ar, exp, parFormKeep)
+	b, err := encode(d)
+	if err != nil {
+		return err
+	}
+	return f.rec.Create(ctx, kindPAR, keyHash(requestURI), b, exp)
+}
+
+// loadPAR returns the stored PAR request: fosite.ErrNotFound if unknown,
+// expired or already used (errRequestURIUsed wrapped).
+func (f *fositeStore) loadPAR(ctx context.Context, requestURI string) (*requestDTO, error) {
+	b, err := f.rec.Get(ctx, kindPAR, keyHash(requestURI))
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		return nil, fosite.ErrNotFound.WithWrap(errRequestURIUsed)
+	}
+	if err != nil {
+		return nil, notFound(err)
+	}
+	d, err := decodeRequest(b)
+	if err != nil {
+		return nil, err
+	}
+	if f.expired(d) {
+		return nil, fosite.ErrNotFound
+	}
+	return d, nil
+}
+
+func (f *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	d, err := f.loadPAR(ctx, requestURI)
+	if err != nil {
+		return nil, err
+	}
+	r := f.fromDTO(d)
+	ar := &fosite.AuthorizeRequest{
+		Request:             *r,
+		ResponseTypes:       fosite.Arguments{d.Form["response_type"]},
+		State:               d.State,
+		ResponseMode:        fosite.ResponseModeQuery,
+		DefaultResponseMode: fosite.ResponseModeQuery,
+	}
+	if ar.RedirectURI, err = url.Parse(d.RedirectURI); err != nil {
+		return nil, fmt.Errorf("authz: stored redirect_uri: %w", err)
+	}
+	return ar, nil
+}
+
+// DeletePARSession consumes the request_uri atomically: exactly one
+// authorization completes per request_uri (RFC 9126 §4, FAPI 2.0).
+func (f *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
+	_, err := f.rec.Consume(ctx, kindPAR, keyHash(requestURI))
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		return errRequestURIUsed
+	}
+	return notFound(err)
+}
+
+// ---- authorization codes ----
+
+func (f *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, signature string, r fosite.Requester) error {
+	exp := f.now().Add(f.s.o.AuthorizeCodeLifespan)
+	b, err := encode(toDTO(r, exp, nil))
+	if err != nil {
+		return err
+	}
+	// The record outlives the code so that a replay within the access
+	// token lifetime is recognised and revokes the tokens (RFC 6749 §4.1.2).
+	return f.rec.Create(ctx, kindCode, signature, b, exp.Add(f.s.o.AccessTokenLifespan))
+}
+
+func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	b, err := f.rec.Get(ctx, kindCode, signature)
+	used := errors.Is(err, storage.ErrAlreadyUsed)
+	if err != nil && !used {
+		return nil, notFound(err)
+	}
+	d, derr := decodeRequest(b)
+	if derr != nil {
+		return nil, derr
+	}
+	if used {
+		return f.fromDTO(d), fosite.ErrInvalidatedAuthorizeCode
+	}
+	if f.expired(d) {
+		return nil, fosite.ErrNotFound.WithHint("The authorization code has expired.")
+	}
+	return f.fromDTO(d), nil
+}
+
+// InvalidateAuthorizeCodeSession consumes the code atomically. The loser of
+// a race (or a replay) gets errCodeReused and the tokens of the first use
+// are revoked (RFC 6749 §4.1.2).
+func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	b, err := f.rec.Consume(ctx, kindCode, signature)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		if d, derr := decodeRequest(b); derr == nil {
+			if rerr := f.revokeGrant(ctx, d.ID); rerr != nil {
+				return rerr
+			}
+		}
+		return errCodeReused
+	}
+	return notFound(err)
+}
+
+// ---- PKCE ----
+
+func (f *fositeStore) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	exp := f.now().Add(f.s.o.AuthorizeCodeLifespan)
+	d := toDTO(r, exp, []string{"code_challenge", "code_challenge_method"})
+	// Only the challenge is needed: drop scopes and session.
+	d.Requested, d.Granted, d.Session, d.ID = nil, nil, nil, ""
+	b, err := encode(d)
+	if err != nil {
+		return err
+	}
+	return f.rec.Create(ctx, kindPKCE, signature, b, exp)
+}
+
+func (f *fositeStore) GetPKCERequestSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	b, err := f.rec.Get(ctx, kindPKCE, signature)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	d, err := decodeRequest(b)
+	if err != nil {
+		return nil, err
+	}
+	return f.fromDTO(d), nil
+}
+
+func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return f.rec.Delete(ctx, kindPKCE, signature)
+}
+
+// ---- access and refresh tokens ----
+
+func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	now := f.now()
+	exp := now.Add(f.s.o.AccessTokenLifespan)
+	d := toDTO(r, exp, []string{})
+	d.Form, d.RedirectURI, d.Requested = nil, "", nil
+	d.IssuedAt = now.Unix()
+	b, err := encode(d)
+	if err != nil {
+		return err
+	}
+	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
+		return err
+	}
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false); err != nil {
+		_ = f.rec.Delete(ctx, kindAT, signature)
+		return err
+	}
+	return nil
+}
+
+func (f *fositeStore) loadToken(ctx context.Context, kind, signature string) (*requestDTO, []byte, error) {
+	b, err := f.rec.Get(ctx, kind, signature)
+	if err != nil && !errors.Is(err, storage.ErrAlreadyUsed) {
+		return nil, nil, notFound(err)
+	}
+	d, derr := decodeRequest(b)
+	if derr != nil {
+		return nil, nil, derr
+	}
+	return d, b, err
+}
+
+func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	d, _, err := f.loadToken(ctx, kindAT, signature)
+	if err != nil {
+		return nil, err
+	}
+	if f.expired(d) {
+		return nil, fosite.ErrNotFound
+	}
+	return f.fromDTO(d), nil
+}
+
+func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return f.rec.Delete(ctx, kindAT, signature)
+}
+
+func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, _ string, r fosite.Requester) error {
+	now := f.now()
+	exp := now.Add(f.s.o.RefreshTokenLifespan)
+	d := toDTO(r, exp, []string{})
+	d.Form, d.RedirectURI, d.Requested = nil, "", nil
+	d.IssuedAt = now.Unix()
+	b, err := encode(d)
+	if err != nil {
+		return err
+	}
+	if err := f.rec.Create(ctx, kindRT, signature, b, exp); err != nil {
+		return err
+	}
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, true); err != nil {
+		_ = f.rec.Delete(ctx, kindRT, signature)
+		return err
+	}
+	return nil
+}
+
+func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	d, _, err := f.loadToken(ctx, kindRT, signature)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		// Reuse of a rotated refresh token: fosite revokes the grant.
+		return f.fromDTO(d), fosite.ErrInactiveToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.expired(d) {
+		return nil, fosite.ErrNotFound
+	}
+	return f.fromDTO(d), nil
+}
+
+func (f *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return f.rec.Delete(ctx, kindRT, signature)
+}
+
+// RotateRefreshToken consumes the presented refresh token atomically; a
+// concurrent second use loses (errRefreshReused).
+func (f *fositeStore) RotateRefreshToken(ctx context.Context, _ string, signature string) error {
+	_, err := f.rec.Consume(ctx, kindRT, signature)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		return errRefreshReused
+	}
+	return notFound(err)
+}
+
+func (f *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return f.revokeGrant(ctx, requestID)
+}
+
+func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return f.revokeGrant(ctx, requestID)
+}
+
+// ---- grant index ----
+
+const casAttempts = 16
+
+// indexAdd records a token under its request id. It fails with
+// errGrantRevoked when the grant was revoked meanwhile (a code replay racing
+// the first redemption), so no token outlives a revocation.
+func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp time.Time, refresh bool) error {
+	if requestID == "" {
+		return errors.New("authz: token without request id")
+	}
+	nowMs := f.now().UnixMilli()
+	for range casAttempts {
+		old, err := f.rec.Get(ctx, kindGrant, requestID)
+		var idx grantIndexDTO
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			idx = grantIndexDTO{V: recordVersion}
+		case err != nil:
+			return err
+		default:
+			if err := storage.Decode(old, &idx); err != nil {
+				return fmt.Errorf("authz: decode grant index: %w", err)
+			}
+		}
+		if idx.Revoked {
+			return errGrantRevoked
+		}
+		ref := tokRef{Sig: sig, Exp: exp.UnixMilli()}
+		prune := func(l []tokRef) []tokRef {
+			return slices.DeleteFunc(l, func(t tokRef) bool { return t.Exp <= nowMs })
+		}
+		idx.AT, idx.RT = prune(idx.AT), prune(idx.RT)
+		if refresh {
+			idx.RT = append(idx.RT, ref)
+		} else {
+			idx.AT = append(idx.AT, ref)
+		}
+		b, err := encode(idx)
+		if err != nil {
+			return err
+		}
+		until := exp
+		for _, t := range append(slices.Clone(idx.AT), idx.RT...) {
+			if e := time.UnixMilli(t.Exp); e.After(until) {
+				until = e
+			}
+		}
+		if old == nil {
+			err = f.rec.Create(ctx, kindGrant, requestID, b, until)
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				continue
+			}
+		} else {
+			err = f.rec.Swap(ctx, kindGrant, requestID, old, b, until)
+			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+		}
+		return err
+	}
+	return fmt.Errorf("authz: grant index contention: %w", storage.ErrUnavailable)
+}
+
+// revokeGrant marks the grant revoked (so no further token is recorded) and
+// deletes every access and refresh token issued under it.
+func (f *fositeStore) revokeGrant(ctx context.Context, requestID string) error {
+	if requestID == "" {
+		return nil
+	}
+	// Keep the revoked mark for as long as a token of the grant can be
+	// created: the longest token lifetime.
+	until := f.now().Add(max(f.s.o.AccessTokenLifespan, f.s.o.RefreshTokenLifespan))
+	for range casAttempts {
+		old, err := f.rec.Get(ctx, kindGrant, requestID)
+		var idx grantIndexDTO
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			idx = grantIndexDTO{V: recordVersion}
+		case err != nil:
+			return err
+		default:
+			if err := storage.Decode(old, &idx); err != nil {
+				return fmt.Errorf("authz: decode grant index: %w", err)
+			}
+		}
+		for _, t := range idx.AT {
+			if err := f.rec.Delete(ctx, kindAT, t.Sig); err != nil {
+				return err
+			}
+		}
+		for _, t := range idx.RT {
+			if err := f.rec.Delete(ctx, kindRT, t.Sig); err != nil {
+				return err
+			}
+		}
+		mark := grantIndexDTO{V: recordVersion, Revoked: true}
+		b, err := encode(mark)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			err = f.rec.Create(ctx, kindGrant, requestID, b, until)
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				continue
+			}
+		} else {
+			err = f.rec.Swap(ctx, kindGrant, requestID, old, b, until)
+			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+		}
+		return err
+	}
+	return fmt.Errorf("authz: grant index contention: %w", storage.ErrUnavailable)
+}
