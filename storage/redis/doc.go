@@ -1,5 +1,5 @@
 // Package redis is the shared storage backend: storage.Store on Redis
-// (standalone, Sentinel or Cluster, Redis >= 6.2 for SET PXAT and KEEPTTL),
+// (standalone, Sentinel or Cluster, Redis >= 6.0 for SET KEEPTTL),
 // through a go-redis UniversalClient. Any number of issuer instances can use
 // one Redis.
 //
@@ -7,7 +7,7 @@
 // value.go: a 10-byte header (version, used flag, expiry instant in ms) and
 // the caller's bytes. Liveness is decided by the stored instant against the
 // injected clock, in Go for Get and inside the Lua script otherwise (the time
-// is passed as ARGV); the Redis TTL (PXAT at expiry + GCGrace) only frees
+// is passed as ARGV); the Redis TTL (time to expiry + GCGrace) only frees
 // memory. Every operation is one command (GET, SET, DEL, PING) or one Lua
 // script (Create, Remember, Consume, Swap, Incr) on exactly one key, so each
 // is atomic and safe on Redis Cluster without hash tags. Scripts are sent as

@@ -14,9 +14,11 @@ import (
 
 // GCGrace is how long Redis keeps a key past its stored expiry. Liveness is
 // decided by the stored instant and the injected clock; the Redis TTL only
-// frees memory. The grace absorbs clock skew between issuer instances and the
-// Redis server, so a replay-cache entry is never dropped while an issuer
-// still considers it live (unless the skew exceeds GCGrace).
+// frees memory. The TTL is relative (expiry minus the writer's now, plus
+// GCGrace), so the Redis server's clock plays no part; the grace absorbs
+// clock skew between issuer instances, so a replay-cache entry is not
+// dropped while another instance still considers it live (unless their
+// clocks differ by more than GCGrace).
 const GCGrace = time.Minute
 
 // Options configures a Store.
@@ -79,8 +81,8 @@ func fail(op, kind string, err error) error {
 	return fmt.Errorf("%w: redis %s: %w", storage.ErrUnavailable, op, err)
 }
 
-// gcAt is the PXAT argument for a value expiring at expMs.
-func gcAt(expMs int64) int64 { return max(expMs+GCGrace.Milliseconds(), 1) }
+// gcTTL is the Redis TTL in ms for a value expiring at expMs, written at nowMs.
+func gcTTL(expMs, nowMs int64) int64 { return max(expMs-nowMs, 0) + GCGrace.Milliseconds() }
 
 // start fails fast on a done context, so no command is sent for it.
 func start(ctx context.Context, op, kind string) error {
@@ -104,8 +106,8 @@ func (s *Store) create(ctx context.Context, op, kind, key string, value []byte, 
 	if err := start(ctx, op, kind); err != nil {
 		return err
 	}
-	exp := expiresAt.UnixMilli()
-	n, err := createScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), encodeValue(value, exp, used), gcAt(exp)).Int()
+	exp, now := expiresAt.UnixMilli(), s.now().UnixMilli()
+	n, err := createScript.Run(ctx, s.c, []string{s.key(kind, key)}, now, encodeValue(value, exp, used), gcTTL(exp, now)).Int()
 	switch {
 	case err != nil:
 		return fail(op, kind, err)
@@ -121,7 +123,8 @@ func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expires
 		return err
 	}
 	exp := expiresAt.UnixMilli()
-	err := s.c.SetArgs(ctx, s.key(kind, key), encodeValue(value, exp, false), redis.SetArgs{ExpireAt: time.UnixMilli(gcAt(exp))}).Err()
+	ttl := time.Duration(gcTTL(exp, s.now().UnixMilli())) * time.Millisecond
+	err := s.c.Set(ctx, s.key(kind, key), encodeValue(value, exp, false), ttl).Err()
 	if err != nil {
 		return fail("put", kind, err)
 	}
@@ -186,8 +189,8 @@ func (s *Store) Swap(ctx context.Context, kind, key string, old, value []byte, e
 	if err := start(ctx, "swap", kind); err != nil {
 		return err
 	}
-	exp := expiresAt.UnixMilli()
-	n, err := swapScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), old, encodeValue(value, exp, false), gcAt(exp)).Int()
+	exp, now := expiresAt.UnixMilli(), s.now().UnixMilli()
+	n, err := swapScript.Run(ctx, s.c, []string{s.key(kind, key)}, now, old, encodeValue(value, exp, false), gcTTL(exp, now)).Int()
 	if err != nil {
 		return fail("swap", kind, err)
 	}
@@ -220,8 +223,8 @@ func (s *Store) Incr(ctx context.Context, kind, key string, expiresAt time.Time)
 	if err := start(ctx, "incr", kind); err != nil {
 		return 0, err
 	}
-	exp := expiresAt.UnixMilli()
-	n, err := incrScript.Run(ctx, s.c, []string{s.key(kind, key)}, s.now().UnixMilli(), encodeValue(nil, exp, false), gcAt(exp)).Int64()
+	exp, now := expiresAt.UnixMilli(), s.now().UnixMilli()
+	n, err := incrScript.Run(ctx, s.c, []string{s.key(kind, key)}, now, encodeValue(nil, exp, false), gcTTL(exp, now)).Int64()
 	if err != nil {
 		return 0, fail("incr", kind, err)
 	}

@@ -21,11 +21,11 @@ local used = v and string.byte(v, 2) % 2 == 1
 `
 
 var (
-	// createScript: ARGV[2] stored value, ARGV[3] GC instant (ms). Returns 1
+	// createScript: ARGV[2] stored value, ARGV[3] GC TTL (ms). Returns 1
 	// if stored, 0 if a live value exists (expired ones are replaced).
 	createScript = redis.NewScript(prelude + `
 if v then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
 
@@ -39,16 +39,16 @@ return v
 `)
 
 	// swapScript: ARGV[2] expected current value, ARGV[3] new stored value,
-	// ARGV[4] GC instant. Returns 0 not found, 1 used, 2 conflict, 3 swapped.
+	// ARGV[4] GC TTL (ms). Returns 0 not found, 1 used, 2 conflict, 3 swapped.
 	swapScript = redis.NewScript(prelude + `
 if not v then return 0 end
 if used then return 1 end
 if string.sub(v, 11) ~= ARGV[2] then return 2 end
-redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 3
 `)
 
-	// incrScript: ARGV[2] header of a new window, ARGV[3] its GC instant.
+	// incrScript: ARGV[2] header of a new window, ARGV[3] its GC TTL (ms).
 	// Returns the new count; a live window keeps its header (end) and TTL.
 	incrScript = redis.NewScript(prelude + `
 if v then
@@ -58,7 +58,7 @@ if v then
   redis.call('SET', KEYS[1], string.sub(v, 1, 10) .. string.format('%d', n), 'KEEPTTL')
   return n
 end
-redis.call('SET', KEYS[1], ARGV[2] .. '1', 'PXAT', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2] .. '1', 'PX', ARGV[3])
 return 1
 `)
 )
