@@ -214,6 +214,7 @@ func TestAdminCreateRejects(t *testing.T) {
 		{"expires_in zero", "application/json", `{"credential_configuration_ids":["` + cfgMDL + `"],"grant":"pre-authorized_code","subject":"u","expires_in":0}`, 400, []string{"expires_in"}},
 		{"expires_in too large", "application/json", `{"credential_configuration_ids":["` + cfgMDL + `"],"grant":"pre-authorized_code","subject":"u","expires_in":99999999999}`, 400, []string{"expires_in"}},
 		{"expires_in fractional", "application/json", `{"credential_configuration_ids":["` + cfgMDL + `"],"grant":"pre-authorized_code","subject":"u","expires_in":1.5}`, 400, []string{"expires_in"}},
+		{"pre-authorized longer than a day", "application/json", `{"credential_configuration_ids":["` + cfgMDL + `"],"grant":"pre-authorized_code","subject":"u","expires_in":86401}`, 400, []string{"at most 86400"}},
 		{"subject too long", "application/json", `{"credential_configuration_ids":["` + cfgMDL + `"],"grant":"pre-authorized_code","subject":"` + strings.Repeat("s", 257) + `"}`, 400, []string{"subject"}},
 	}
 	for _, tc := range tests {
@@ -378,6 +379,10 @@ func TestTxCodesDiffer(t *testing.T) {
 }
 
 func TestAdminCreateAuthorizationCode(t *testing.T) {
+	forEachBackend(t, testAdminCreateAuthorizationCode)
+}
+
+func testAdminCreateAuthorizationCode(t *testing.T, newEnv envFactory) {
 	e := newEnv(t)
 	c := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`","`+cfgPID+`"],"grant":"authorization_code","subject":"alice"}`)
 	g := c.CredentialOffer.Grants.AuthorizationCode
@@ -405,6 +410,10 @@ func TestAdminCreateAuthorizationCode(t *testing.T) {
 	}
 	if _, err := e.svc.LookupIssuerState(t.Context(), g.IssuerState); err != ErrAlreadyRedeemed {
 		t.Errorf("redeemed issuer_state: %v", err)
+	}
+	week := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"authorization_code","expires_in":604800}`)
+	if want := e.clock.Now().Add(7 * 24 * time.Hour); !week.ExpiresAt.Equal(want) {
+		t.Errorf("authorization_code offer of a week expires at %v, want %v", week.ExpiresAt, want)
 	}
 	c2 := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"authorization_code"}`)
 	e.clock.Advance(DefaultLifetime)

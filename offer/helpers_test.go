@@ -2,10 +2,12 @@ package offer
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/mdoc-issuer/issuer/mdoc"
 	"github.com/mdoc-issuer/issuer/storage"
 	"github.com/mdoc-issuer/issuer/storage/memory"
+	"github.com/mdoc-issuer/issuer/storage/redis"
 	"github.com/mdoc-issuer/issuer/storage/storagetest"
 )
 
@@ -119,10 +122,45 @@ func testConfigurations() map[string]Configuration {
 	}
 }
 
+// envFactory builds a fresh environment (store, clock, fakes) per call.
+type envFactory func(t testing.TB, mutate ...func(*Options)) *env
+
+// newEnv builds an environment on the memory store.
 func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 	t.Helper()
-	clock := storagetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	store := newTestStore(t, clock.Now)
+	return newEnvOn(t, "memory", mutate...)
+}
+
+// forEachBackend runs f on the memory store and, when ISSUER_TEST_REDIS_URL
+// is set, on Redis (with ISSUER_TEST_REQUIRE_REDIS=1 a missing URL fails).
+func forEachBackend(t *testing.T, f func(t *testing.T, newEnv envFactory)) {
+	backends := []string{"memory"}
+	if os.Getenv("ISSUER_TEST_REDIS_URL") != "" {
+		backends = append(backends, "redis")
+	} else if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {
+		t.Fatal("ISSUER_TEST_REQUIRE_REDIS=1 but ISSUER_TEST_REDIS_URL is not set")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			f(t, func(t testing.TB, mutate ...func(*Options)) *env {
+				t.Helper()
+				return newEnvOn(t, b, mutate...)
+			})
+		})
+	}
+}
+
+func newEnvOn(t testing.TB, backend string, mutate ...func(*Options)) *env {
+	t.Helper()
+	// The clock starts at the real time so that Redis' own expiry (PXAT)
+	// lies in the future; it only moves by Advance.
+	clock := storagetest.NewClock(time.Now().Truncate(time.Second))
+	var store storage.Store
+	if backend == "redis" {
+		store = newRedisStore(t, clock.Now)
+	} else {
+		store = newTestStore(t, clock.Now)
+	}
 	e := &env{store: store, clock: clock, preauth: &fakePreAuth{}, deferred: &fakeDeferred{known: map[string]bool{"tx-1": true, "tx-2": true}}}
 	o := Options{
 		Issuer:         testIssuer,
@@ -146,8 +184,19 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 	return e
 }
 
-// newTestStore returns a memory store (the redis backend is exercised by
-// storage's own conformance suite).
+func newRedisStore(t testing.TB, now func() time.Time) storage.Store {
+	t.Helper()
+	prefix := make([]byte, 8)
+	_, _ = rand.Read(prefix)
+	s, err := redis.Open(context.Background(), os.Getenv("ISSUER_TEST_REDIS_URL"), fmt.Sprintf("offertest:%x:", prefix), now)
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newTestStore returns a memory store.
 func newTestStore(t testing.TB, now func() time.Time) storage.Store {
 	t.Helper()
 	s := memory.New(memory.Options{Now: now})

@@ -32,7 +32,9 @@ func (e *env) fetch(t *testing.T, id string) resp {
 	return do(e.public, http.MethodGet, "/offers/"+id, "", "", "")
 }
 
-func TestOfferLifecycle(t *testing.T) {
+func TestOfferLifecycle(t *testing.T) { forEachBackend(t, testOfferLifecycle) }
+
+func testOfferLifecycle(t *testing.T, newEnv envFactory) {
 	e := newEnv(t)
 	c := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"pre-authorized_code","subject":"u","claims":`+mdlClaims+`,"tx_code":{"description":"See SMS"}}`)
 	if s := e.state(t, c.ID); s != StateCreated {
@@ -109,7 +111,9 @@ func TestOfferLifecycle(t *testing.T) {
 	}
 }
 
-func TestOfferExpiry(t *testing.T) {
+func TestOfferExpiry(t *testing.T) { forEachBackend(t, testOfferExpiry) }
+
+func testOfferExpiry(t *testing.T, newEnv envFactory) {
 	e := newEnv(t)
 	c := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"pre-authorized_code","claims":`+mdlClaims+`,"expires_in":120}`)
 	e.clock.Advance(119 * time.Second)
@@ -135,7 +139,9 @@ func TestOfferExpiry(t *testing.T) {
 	}
 }
 
-func TestOfferCancel(t *testing.T) {
+func TestOfferCancel(t *testing.T) { forEachBackend(t, testOfferCancel) }
+
+func testOfferCancel(t *testing.T, newEnv envFactory) {
 	tests := []struct {
 		name        string
 		before      func(e *env, id string)
@@ -201,7 +207,9 @@ func TestOfferCancel(t *testing.T) {
 	})
 }
 
-func TestConcurrentRedeemOnce(t *testing.T) {
+func TestConcurrentRedeemOnce(t *testing.T) { forEachBackend(t, testConcurrentRedeemOnce) }
+
+func testConcurrentRedeemOnce(t *testing.T, newEnv envFactory) {
 	e := newEnv(t)
 	c := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"pre-authorized_code","subject":"u"}`)
 	var wg sync.WaitGroup

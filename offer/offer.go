@@ -49,11 +49,14 @@ const (
 
 // Defaults and bounds.
 const (
-	DefaultLifetime     = 30 * time.Minute
-	DefaultMaxLifetime  = 30 * 24 * time.Hour
-	DefaultRetention    = 24 * time.Hour
-	DefaultMaxBodyBytes = 256 << 10
-	DefaultScheme       = "openid-credential-offer://"
+	DefaultLifetime    = 30 * time.Minute
+	DefaultMaxLifetime = 30 * 24 * time.Hour
+	DefaultRetention   = 24 * time.Hour
+	// DefaultMaxPreAuthLifetime matches the authorization server's bound on
+	// pre-authorized codes, which are short-lived (OpenID4VCI §4.1.1).
+	DefaultMaxPreAuthLifetime = 24 * time.Hour
+	DefaultMaxBodyBytes       = 256 << 10
+	DefaultScheme             = "openid-credential-offer://"
 
 	minTxCodeLength    = 4
 	maxTxCodeLength    = 16
@@ -158,6 +161,9 @@ type Options struct {
 	// DefaultLifetime and MaxLifetime bound expires_in.
 	DefaultLifetime time.Duration
 	MaxLifetime     time.Duration
+	// MaxPreAuthLifetime bounds offers of the pre-authorized_code grant
+	// (default 24 h, the authorization server's limit).
+	MaxPreAuthLifetime time.Duration
 	// Retention keeps a record after expiry or redemption so the admin API
 	// can report its state and the credential endpoint can read its claims
 	// (it should exceed the access and refresh token lifetimes).
@@ -209,6 +215,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.MaxLifetime <= 0 {
 		o.MaxLifetime = DefaultMaxLifetime
+	}
+	if o.MaxPreAuthLifetime <= 0 {
+		o.MaxPreAuthLifetime = min(DefaultMaxPreAuthLifetime, o.MaxLifetime)
 	}
 	if o.DefaultLifetime > o.MaxLifetime {
 		return nil, errors.New("offer: DefaultLifetime exceeds MaxLifetime")
@@ -480,6 +489,15 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Created, erro
 	case GrantPreAuthorized:
 		if s.o.PreAuth == nil {
 			return nil, oauth.InvalidRequest("the pre-authorized_code grant is not enabled")
+		}
+		if lifetime > s.o.MaxPreAuthLifetime {
+			if req.ExpiresIn == nil {
+				lifetime = s.o.MaxPreAuthLifetime
+				expiresAt = now.Add(lifetime).Truncate(time.Millisecond)
+				r.ExpiresAt = expiresAt.UnixMilli()
+			} else {
+				return nil, oauth.InvalidRequest("expires_in of a pre-authorized_code offer must be at most %d seconds", int64(s.o.MaxPreAuthLifetime/time.Second))
+			}
 		}
 		if req.TxCode != nil {
 			tc, err := normalizeTxCode(*req.TxCode)
