@@ -18,8 +18,8 @@ import (
 	"github.com/mdoc-issuer/issuer/storage"
 )
 
-// AdminPrefix is the path under which web mounts AdminHandler (without
-// stripping it).
+// AdminPrefix is the path, after the issuer identifier's path, under which
+// web mounts AdminHandler (without stripping it).
 const AdminPrefix = "/admin/v1"
 
 //go:embed openapi.json
@@ -70,12 +70,16 @@ func matchPath(pattern, path string) (map[string]string, bool) {
 	return params, true
 }
 
-// AdminHandler serves the admin API under /admin/v1. Every route except the
+// AdminHandler serves the admin API under {issuer path}/admin/v1. Every route except the
 // OpenAPI document requires one of Options.AdminTokens as a bearer token
 // (RFC 6750 §2.1). Responses carry Cache-Control: no-store.
 func (s *Service) AdminHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.Path
+		path, ok := strings.CutPrefix(r.URL.Path, s.adminPath)
+		if !ok {
+			oauth.WriteError(w, oauth.New(http.StatusNotFound, oauth.CodeNotFound, "no such admin endpoint"))
+			return
+		}
 		var allowed []string
 		for _, rt := range adminRoutes {
 			params, ok := matchPath(rt.pattern, path)
@@ -291,7 +295,7 @@ func (s *Service) adminCreate(w http.ResponseWriter, r *http.Request, _ map[stri
 		oauth.WriteError(w, err)
 		return
 	}
-	w.Header().Set("Location", AdminPrefix+"/offers/"+created.ID)
+	w.Header().Set("Location", s.adminPath+AdminPrefix+"/offers/"+created.ID)
 	oauth.WriteJSON(w, http.StatusCreated, created, true)
 }
 

@@ -511,3 +511,40 @@ func abs(x int) int {
 	}
 	return x
 }
+
+func TestIssuerPathPrefix(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Issuer = "https://issuer.example.com/tenant/" })
+	r := do(e.admin, http.MethodPost, "/tenant/admin/v1/offers", tokenA, "application/json",
+		`{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"pre-authorized_code","subject":"u"}`)
+	if r.status != 201 {
+		t.Fatalf("create under prefix: %d %s", r.status, r.body)
+	}
+	var c Created
+	mustJSON(t, r.body, &c)
+	if r.header.Get("Location") != "/tenant/admin/v1/offers/"+c.ID {
+		t.Errorf("Location %q", r.header.Get("Location"))
+	}
+	if c.CredentialOfferURI != "https://issuer.example.com/tenant/offers/"+c.ID || c.CredentialOffer.CredentialIssuer != "https://issuer.example.com/tenant/" {
+		t.Errorf("credential_offer_uri %q issuer %q", c.CredentialOfferURI, c.CredentialOffer.CredentialIssuer)
+	}
+	tests := []struct {
+		name   string
+		h      http.Handler
+		path   string
+		tok    string
+		status int
+	}{
+		{"admin status under prefix", e.admin, "/tenant/admin/v1/offers/" + c.ID, tokenA, 200},
+		{"admin without prefix", e.admin, "/admin/v1/offers/" + c.ID, tokenA, 404},
+		{"qr under prefix", e.public, "/tenant/offers/" + c.ID + "/qr.svg", "", 200},
+		{"offer under prefix", e.public, "/tenant/offers/" + c.ID, "", 200},
+		{"offer without prefix", e.public, "/offers/" + c.ID, "", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := do(tc.h, http.MethodGet, tc.path, tc.tok, "", ""); r.status != tc.status {
+				t.Fatalf("status %d want %d: %s", r.status, tc.status, r.body)
+			}
+		})
+	}
+}

@@ -177,6 +177,11 @@ type Options struct {
 type Service struct {
 	o          Options
 	publicBase string
+	// adminPath and publicPath are the path prefixes of the issuer
+	// identifier and of PublicBaseURL ("" or "/tenant"): web mounts the
+	// handlers under them without stripping.
+	adminPath  string
+	publicPath string
 	tokens     [][sha256.Size]byte
 	now        func() time.Time
 }
@@ -228,7 +233,8 @@ func New(o Options) (*Service, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Service{o: o, publicBase: strings.TrimSuffix(base, "/"), now: o.Now}
+	s := &Service{o: o, publicBase: strings.TrimSuffix(base, "/"), now: o.Now,
+		adminPath: urlPath(o.Issuer), publicPath: urlPath(base)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -239,6 +245,15 @@ func New(o Options) (*Service, error) {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
 	return s, nil
+}
+
+// urlPath returns the path of an absolute URL without trailing slash.
+func urlPath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
 }
 
 func checkHTTPSURL(raw string) error {

@@ -11,7 +11,8 @@ import (
 	"github.com/mdoc-issuer/issuer/oauth"
 )
 
-// PublicPrefix is the path under which web mounts PublicHandler (without
+// PublicPrefix is the path, after the path of PublicBaseURL (default: the
+// issuer identifier), under which web mounts PublicHandler (without
 // stripping it).
 const PublicPrefix = "/offers/"
 
@@ -21,18 +22,18 @@ var templateFS embed.FS
 var pageTemplate = template.Must(template.ParseFS(templateFS, "templates/page.html"))
 
 // PublicHandler serves, for live offers only (created or fetched, not
-// expired):
+// expired), below the path of PublicBaseURL:
 //
-//	GET /offers/{id}         the credential offer (OpenID4VCI §4.1.3), marks it fetched
-//	GET /offers/{id}/qr.png  QR code of the offer URI
-//	GET /offers/{id}/qr.svg  the same as SVG
-//	GET /offers/{id}/page    an HTML page with the QR code and a same-device link
+//	GET {path}/offers/{id}         the credential offer (OpenID4VCI §4.1.3), marks it fetched
+//	GET {path}/offers/{id}/qr.png  QR code of the offer URI
+//	GET {path}/offers/{id}/qr.svg  the same as SVG
+//	GET {path}/offers/{id}/page    an HTML page with the QR code and a same-device link
 //
 // Everything else, and every expired, cancelled or redeemed offer, is 404 with
 // a JSON error. HEAD is not served.
 func (s *Service) PublicHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest, ok := strings.CutPrefix(r.URL.Path, PublicPrefix)
+		rest, ok := strings.CutPrefix(r.URL.Path, s.publicPath+PublicPrefix)
 		if !ok || rest == "" {
 			oauth.WriteError(w, notFound())
 			return
