@@ -262,7 +262,7 @@ doctypes:
   - doctype: org.example.card.1
     namespaces:
       org.example.card.1:
-        name: {type: tstr, mandatory: true, display: [{name: Name, locale: en}]}
+        name: {type: string, mandatory: true, display: [{name: Name, locale: en}]}
 credential_configurations:
   card:
     doctype: org.example.card.1

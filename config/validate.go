@@ -67,16 +67,18 @@ var (
 	// The identifier's path becomes a route prefix: unreserved characters only.
 	issuerPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)*/?$`)
 
-	elementTypes   = []string{"tstr", "bstr", "uint", "int", "bool", "full-date", "tdate", "array", "map", "any"}
-	proofTypes     = []string{"jwt", "attestation"}
-	attackLevels   = []string{"iso_18045_high", "iso_18045_moderate", "iso_18045_enhanced-basic", "iso_18045_basic"}
-	encAlgValues   = []string{"ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"}
-	encEncValues   = []string{"A128GCM", "A192GCM", "A256GCM", "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512"}
-	encZipValues   = []string{"DEF"}
-	logLevels      = []string{"debug", "info", "warn", "error"}
-	logFormats     = []string{"json", "text"}
-	storeBackends  = []string{"memory", "redis"}
-	redisSchemes   = []string{"redis", "rediss", "unix"}
+	// The element types of the mdoc catalogue (mdoc.ElementType).
+	elementTypes  = []string{"string", "bytes", "uint", "int", "bool", "full-date", "tdate", "date", "array", "map"}
+	proofTypes    = []string{"jwt", "attestation"}
+	attackLevels  = []string{"iso_18045_high", "iso_18045_moderate", "iso_18045_enhanced-basic", "iso_18045_basic"}
+	encAlgValues  = []string{"ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"}
+	encEncValues  = []string{"A128GCM", "A192GCM", "A256GCM", "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512"}
+	encZipValues  = []string{"DEF"}
+	logLevels     = []string{"debug", "info", "warn", "error"}
+	logFormats    = []string{"json", "text"}
+	storeBackends = []string{"memory", "redis"}
+	// The URL forms of storage/redis: standalone, Sentinel, Cluster.
+	redisSchemes   = []string{"redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster", "unix"}
 	minNonceKeyLen = 32
 	minAdminToken  = 32
 )
@@ -182,8 +184,8 @@ func (c *Config) validateStore(k *checker) {
 	if c.Store.Backend == "redis" {
 		if c.Store.RedisURL == "" {
 			k.add("store.redis_url", "required when store.backend is redis")
-		} else if u, err := url.Parse(c.Store.RedisURL); err != nil || !slices.Contains(redisSchemes, u.Scheme) {
-			k.add("store.redis_url", "must be a redis://, rediss:// or unix:// URL")
+		} else if scheme, _, _ := strings.Cut(c.Store.RedisURL, "://"); !slices.Contains(redisSchemes, scheme) {
+			k.add("store.redis_url", "scheme must be one of %s", strings.Join(redisSchemes, ", "))
 		}
 	}
 	if len(c.Store.KeyPrefix) > 64 || strings.ContainsAny(c.Store.KeyPrefix, " \t\r\n") {

@@ -19,7 +19,8 @@ const (
 	PathNotification = "/notification"
 	PathOffers       = "/offers/" // + offer id: credential_offer_uri (OpenID4VCI §4.1.3)
 	PathAdmin        = "/admin"
-	PathIACA         = "/iaca.pem"
+	PathIACA         = "/pki/iaca.pem" // IACA root certificate (PEM)
+	PathIACACRL      = "/pki/iaca.crl" // IACA CRL (pki.DefaultCRLPath)
 
 	// Well-known locations are inserted before the issuer's path (RFC 8414
 	// §3.1, OpenID4VCI §12.2.2).
@@ -47,6 +48,7 @@ type Handlers struct {
 	Offer        http.Handler // GET PathOffers + id
 	Admin        http.Handler // back-office API under PathAdmin/, bearer-token protected here
 	IACACert     http.Handler // IACA root certificate (PEM)
+	IACACRL      http.Handler // IACA CRL (DER), the CRL distribution point of the DS
 	// IssuerMetadata answers both the inserted and the legacy appended
 	// well-known locations; ASMetadata likewise.
 	IssuerMetadata http.Handler
@@ -93,6 +95,7 @@ func routes(prefix string, h Handlers) []Route {
 		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true},
 		{Name: "admin", Methods: adminAll, Path: p + PathAdmin + "/*", Handler: h.Admin, NoStore: true, Admin: true},
 		{Name: "iaca_certificate", Methods: get, Path: p + PathIACA, Handler: h.IACACert},
+		{Name: "iaca_crl", Methods: get, Path: p + PathIACACRL, Handler: h.IACACRL},
 	}
 	if p != "" {
 		// Legacy appended locations (OpenID4VCI drafts 13-15; RFC 8414 §5

@@ -32,12 +32,11 @@ func NewHTTPServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 	}
 }
 
-// Listener pairs a server with the listener it serves; CertFile and KeyFile
-// enable TLS.
+// Listener pairs a server with the listener it serves. A server with a
+// TLSConfig (certificates from its GetCertificate, e.g. tlsconf) serves TLS.
 type Listener struct {
-	Server            *http.Server
-	Listener          net.Listener
-	CertFile, KeyFile string
+	Server   *http.Server
+	Listener net.Listener
 }
 
 // Serve serves every listener until ctx is done or one fails, then shuts all
@@ -51,8 +50,8 @@ func Serve(ctx context.Context, grace time.Duration, ls ...Listener) error {
 		go func() {
 			defer wg.Done()
 			var err error
-			if l.CertFile != "" {
-				err = l.Server.ServeTLS(l.Listener, l.CertFile, l.KeyFile)
+			if l.Server.TLSConfig != nil {
+				err = l.Server.ServeTLS(l.Listener, "", "")
 			} else {
 				err = l.Server.Serve(l.Listener)
 			}

@@ -1,0 +1,172 @@
+// Command issuer is the mdoc credential issuer: one binary with subcommands.
+//
+//	issuer [serve] [--config FILE]          serve (the default; embedded dev config without --config)
+//	issuer config validate [--config FILE]  print every configuration problem; exit 1 if any
+//	issuer healthcheck [--url URL]          GET /healthz; exit 0 when it answers 200 (container HEALTHCHECK)
+//	issuer version                          print version and commit
+//
+// cmd/issuer reads the configuration and maps it into each package's
+// Options; no other package reads config (see docs/internal-apis.md).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/mdoc-issuer/issuer/config"
+)
+
+// Set with -ldflags "-X main.version=... -X main.commit=..." (see Makefile).
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  issuer [serve] [--config FILE]           serve the issuer (embedded development config without --config)
+  issuer config validate [--config FILE]   check a configuration, printing every problem
+  issuer healthcheck [--url URL]           exit 0 if URL (default http://127.0.0.1:8080/healthz) answers 200
+  issuer version                           print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (len(args[0]) > 0 && args[0][0] == '-' && args[0] != "-h" && args[0] != "--help") {
+		args = append([]string{"serve"}, args...)
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "validate" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		return cmdValidate(args[2:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML); default: the embedded development configuration")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return *path, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
+	path, err := configFlag("serve", args, stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration invalid:\n%v\n", err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("issuer stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// cmdValidate loads the configuration and also runs the checks that need the
+// doctype catalogue (claims naming unknown elements), exactly as serve would.
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	path, err := configFlag("config validate", args, stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := config.Load(path, nil)
+	if err == nil {
+		_, err = resolveConfigurations(cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	name := path
+	if name == "" {
+		name = "embedded default configuration"
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", name)
+	return 0
+}
+
+func cmdHealthcheck(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	u := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint to GET")
+	timeout := fs.Duration("timeout", 3*time.Second, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *u, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return 1
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "unhealthy: status", res.StatusCode)
+		return 1
+	}
+	return 0
+}
+
+func versionString() string {
+	v, c := version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("issuer %s (commit %s)", v, c)
+}
