@@ -27,6 +27,7 @@ import (
 	"github.com/mdoc-issuer/issuer/storage/memory"
 	"github.com/mdoc-issuer/issuer/wia"
 	"github.com/mdoc-issuer/issuer/wia/wiatest"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // clock is an adjustable test clock shared by store, verifiers and server.
@@ -55,6 +56,16 @@ const (
 	redirectURI  = "https://wallet.example/cb"
 	redirectURI2 = "https://wallet.example/cb?dummy1=lorem&dummy2=ipsum"
 )
+
+// cheapDevHash is bcrypt("testpass") at the minimum cost, to keep tests
+// fast; NewDevAuthenticator (cost 10) is tested separately.
+var cheapDevHash = func() string {
+	b, err := bcrypt.GenerateFromPassword([]byte(DevPassword), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 type envConfig struct {
 	dpopNonces bool
@@ -126,7 +137,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := NewDevAuthenticator()
+	users, err := NewUsers([]UserEntry{{Username: DevUsername, PasswordHash: cheapDevHash, Subject: DevSubject}})
 	if err != nil {
 		t.Fatal(err)
 	}
