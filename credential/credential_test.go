@@ -29,7 +29,7 @@ type credentialResponseBody struct {
 
 // decodeCredentials checks a 200 Credential Response and returns the
 // fake credentials it carries.
-func decodeCredentials(t *testing.T, rec *httptest.ResponseRecorder) (credentialResponseBody, []fakeCredential) {
+func decodeCredentials(t testing.TB, rec *httptest.ResponseRecorder) (credentialResponseBody, []fakeCredential) {
 	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -44,7 +44,7 @@ func decodeCredentials(t *testing.T, rec *httptest.ResponseRecorder) (credential
 	return b, credsOf(t, b)
 }
 
-func credsOf(t *testing.T, b credentialResponseBody) []fakeCredential {
+func credsOf(t testing.TB, b credentialResponseBody) []fakeCredential {
 	t.Helper()
 	var out []fakeCredential
 	for _, c := range b.Credentials {

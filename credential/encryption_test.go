@@ -11,7 +11,7 @@ import (
 	"github.com/mdoc-issuer/issuer/oauth"
 )
 
-func walletEncJWK(t *testing.T, k *ecdsa.PrivateKey, alg string) map[string]any {
+func walletEncJWK(t testing.TB, k *ecdsa.PrivateKey, alg string) map[string]any {
 	m := pubJWK(k)
 	if alg != "" {
 		m["alg"] = alg

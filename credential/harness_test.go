@@ -40,7 +40,7 @@ const (
 
 // harness is one Service with fresh store, clock and keys.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *storagetest.Clock
 	store   Store
 	svc     *Service
@@ -112,7 +112,7 @@ func deleteRedisPrefix(t *testing.T, prefix string) {
 	}
 }
 
-func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	// Real time (whole seconds): Redis garbage-collects by absolute expiry.
 	clock := storagetest.NewClock(time.Now().Truncate(time.Second))
@@ -290,7 +290,7 @@ func (h *harness) credential(body any) *httptest.ResponseRecorder {
 	return h.send(req{path: PathCredential, body: mustJSON(h.t, body)})
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -299,7 +299,7 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
@@ -498,7 +498,7 @@ type fakeKAVerifier struct {
 	now func() time.Time
 }
 
-func newFakeKAVerifier(t *testing.T, now func() time.Time) *fakeKAVerifier {
+func newFakeKAVerifier(t testing.TB, now func() time.Time) *fakeKAVerifier {
 	return &fakeKAVerifier{key: newKey(t), now: now}
 }
 
