@@ -1,0 +1,260 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
+	"github.com/mdoc-issuer/issuer/storage/redis"
+)
+
+func TestEndToEndCodeFlowRedis(t *testing.T) {
+	u := redisURL(t)
+	runCodeFlow(t, newEnv(t, withStore(func(t *testing.T, now func() time.Time) storage.Store {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		s, err := redis.Open(context.Background(), u, "authz-test-"+hex.EncodeToString(b[:])+":", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})))
+}
+
+// flakyStore fails every operation with storage.ErrUnavailable while down,
+// and records the size of every value written (for the footprint test).
+type flakyStore struct {
+	storage.Store
+	down  atomic.Bool
+	mu    sync.Mutex
+	sizes map[string]int
+}
+
+func (f *flakyStore) fail() error {
+	if f.down.Load() {
+		return fmt.Errorf("%w: injected outage", storage.ErrUnavailable)
+	}
+	return nil
+}
+
+func (f *flakyStore) record(kind, key string, v []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sizes == nil {
+		f.sizes = map[string]int{}
+	}
+	f.sizes[kind+":"+key] = len(v)
+}
+
+func (f *flakyStore) forget(kind, key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sizes, kind+":"+key)
+}
+
+func (f *flakyStore) Create(ctx context.Context, kind, key string, v []byte, exp time.Time) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	err := f.Store.Create(ctx, kind, key, v, exp)
+	if err == nil {
+		f.record(kind, key, v)
+	}
+	return err
+}
+func (f *flakyStore) Put(ctx context.Context, kind, key string, v []byte, exp time.Time) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.record(kind, key, v)
+	return f.Store.Put(ctx, kind, key, v, exp)
+}
+func (f *flakyStore) Get(ctx context.Context, kind, key string) ([]byte, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Get(ctx, kind, key)
+}
+func (f *flakyStore) Consume(ctx context.Context, kind, key string) ([]byte, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Consume(ctx, kind, key)
+}
+func (f *flakyStore) Swap(ctx context.Context, kind, key string, old, v []byte, exp time.Time) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	err := f.Store.Swap(ctx, kind, key, old, v, exp)
+	if err == nil {
+		f.record(kind, key, v)
+	}
+	return err
+}
+func (f *flakyStore) Delete(ctx context.Context, kind, key string) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.forget(kind, key)
+	return f.Store.Delete(ctx, kind, key)
+}
+func (f *flakyStore) Remember(ctx context.Context, kind, id string, exp time.Time) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Store.Remember(ctx, kind, id, exp)
+}
+func (f *flakyStore) Incr(ctx context.Context, kind, key string, exp time.Time) (int64, error) {
+	if err := f.fail(); err != nil {
+		return 0, err
+	}
+	return f.Store.Incr(ctx, kind, key, exp)
+}
+
+func newFlakyEnv(t *testing.T, opts ...envOpt) (*env, *flakyStore) {
+	var fs *flakyStore
+	e := newEnv(t, append(opts, withStore(func(t *testing.T, now func() time.Time) storage.Store {
+		fs = &flakyStore{Store: memoryStore(t, now)}
+		return fs
+	}))...)
+	return e, fs
+}
+
+// TestStoreOutage: every endpoint answers 503 temporarily_unavailable with
+// Retry-After when the store is down, never a silent accept or a 500.
+func TestStoreOutage(t *testing.T) {
+	e, fs := newFlakyEnv(t)
+	w := e.newWallet("w1")
+	code := e.code(w, w.parForm(testScope))
+	tok := mustStatus(t, e.token(w, tokenReq{form: w.codeForm(e.code(w, w.parForm(testScope)))}), 200).str("access_token")
+	uri := e.pushed(w, w.parForm(testScope))
+	preAuth := e.preAuthCode("")
+
+	fs.down.Store(true)
+	check := func(name string, resp *http.Response) {
+		t.Helper()
+		expectError(t, resp, http.StatusServiceUnavailable, oauth.CodeTemporarilyUnavailable)
+		if resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: no Retry-After", name)
+		}
+	}
+	check("PAR", e.par(w, w.parForm(testScope)))
+	check("token code", e.token(w, tokenReq{form: w.codeForm(code)}))
+	check("token pre-auth", e.token(w, tokenReq{form: preAuthForm(preAuth, "")}))
+	if p := e.browse(w, http.MethodGet, e.authorizeURL(w.id, uri), nil); p.status != http.StatusServiceUnavailable {
+		t.Fatalf("authorize: %d", p.status)
+	}
+	_, err := e.srv.ValidateAccessToken(context.Background(), tok)
+	if oe := oauth.As(err); oe == nil || oe.Status != http.StatusServiceUnavailable {
+		t.Fatalf("ValidateAccessToken: %v", err)
+	}
+	if _, err := e.srv.IssuePreAuthorizedCode(context.Background(), PreAuthorization{ConfigurationIDs: []string{testConfigID},
+		ExpiresAt: e.clock.Now().Add(time.Minute)}); err == nil {
+		t.Fatal("IssuePreAuthorizedCode succeeded with the store down")
+	}
+
+	fs.down.Store(false)
+	mustStatus(t, e.token(w, tokenReq{form: w.codeForm(code)}), 200)
+}
+
+// TestStorageFootprint: the records of one complete flow (PAR, login flow,
+// code, PKCE, tokens, grant index) stay within 2 KB.
+func TestStorageFootprint(t *testing.T) {
+	e, fs := newFlakyEnv(t, withRefresh())
+	w := e.newWallet("w1")
+	f := w.parForm(testScope)
+	f.Set("issuer_state", strings.Repeat("i", 64))
+	mustStatus(t, e.token(w, tokenReq{form: w.codeForm(e.code(w, f))}), 200)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	total := 0
+	for k, n := range fs.sizes {
+		if strings.HasPrefix(k, "authz-") {
+			total += n
+		}
+	}
+	if total == 0 || total > 2048 {
+		t.Fatalf("flow stores %d bytes: %v", total, fs.sizes)
+	}
+	t.Logf("one code flow stores %d bytes in %d records", total, len(fs.sizes))
+}
+
+// TestConcurrentCodeRedemption: of many simultaneous redemptions of one code
+// exactly one succeeds (Records.Consume is the single point of truth).
+func TestConcurrentCodeRedemption(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWallet("w1")
+	code := e.code(w, w.parForm(testScope))
+	const n = 8
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		h := http.Header{}
+		e.clientAuth(h, w, nil, nil)
+		h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().Token))
+		r, err := http.NewRequest(http.MethodPost, e.srv.Endpoints().Token, strings.NewReader(w.codeForm(code).Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header = h
+		r.Header.Set("Content-Type", oauth.MediaForm)
+		reqs[i] = r
+	}
+	var ok, grant atomic.Int32
+	var wg sync.WaitGroup
+	for _, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m := decode(t, resp)
+			switch {
+			case resp.StatusCode == 200:
+				ok.Add(1)
+			case m.str("error") == oauth.CodeInvalidGrant:
+				grant.Add(1)
+			default:
+				t.Errorf("unexpected %d %v", resp.StatusCode, m)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || grant.Load() != n-1 {
+		t.Fatalf("%d successes, %d invalid_grant", ok.Load(), grant.Load())
+	}
+}
+
+// TestChallengeEndpoint: ABCA-07 §8, POST only, no-store.
+func TestChallengeEndpoint(t *testing.T) {
+	e := newEnv(t, withOptions(func(o *Options) { o.ChallengeEndpoint = true; o.Attestation = fixedChallenger{o.Attestation} }))
+	resp, err := http.Post(e.srv.Endpoints().Challenge, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustStatus(t, resp, 200)
+	if m.str("attestation_challenge") != "challenge-0123456789" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("%v", m)
+	}
+	resp, err = http.Get(e.srv.Endpoints().Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, resp, 405, oauth.CodeInvalidRequest)
+}
+
+type fixedChallenger struct{ ClientAuthenticator }
+
+func (fixedChallenger) Challenge() (string, error) { return "challenge-0123456789", nil }
