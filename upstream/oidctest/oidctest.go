@@ -1,6 +1,7 @@
 package oidctest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -326,6 +328,13 @@ func (s *Server) wrap(name string, h http.HandlerFunc) http.HandlerFunc {
 		down, delay := s.down, s.delay
 		s.mu.Unlock()
 		if delay > 0 {
+			// Consume the body first: only then does net/http notice a
+			// client that gives up (and cancel r.Context()).
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			select {
 			case <-time.After(delay):
 			case <-r.Context().Done():
