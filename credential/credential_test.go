@@ -16,6 +16,7 @@ import (
 	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
+	"github.com/mdoc-issuer/issuer/wia/wiatest"
 )
 
 type credentialResponseBody struct {
@@ -319,44 +320,56 @@ func TestCredentialErrors(t *testing.T) {
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T70 key attestation bad signature", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, newKey(h.t))
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, wiatest.WithBadSignature())
+					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "T70 key attestation self-signed x5c", build: func(h *harness) req {
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, wiatest.SelfSigned())
+					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "T70 key attestation from an untrusted attester", build: func(h *harness) req {
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, wiatest.Untrusted())
+					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "key attestation with a wrong typ", build: func(h *harness) req {
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, wiatest.WithTyp("keyattestation+jwt"))
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T70 key attestation without exp in jwt proof", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"exp": nil}, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"exp": nil})
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T70 key attestation expired", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"exp": h.clock.Now().Add(-time.Minute).Unix()}, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"exp": h.clock.Now().Add(-time.Minute).Unix()})
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T70 key_storage below requirement", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"key_storage": []string{"iso_18045_basic"}}, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", map[string]any{"key_storage": []string{"iso_18045_basic"}})
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "key attestation with a foreign nonce", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "not-a-c-nonce", nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "not-a-c-nonce", nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidNonce},
 				{name: "T71 proof key not attested", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{newKey(h.t)}, "", nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{newKey(h.t)}, "", nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T72 attestation proof with two JWTs", build: func(h *harness) req {
 					cn := h.cnonce()
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, cn, nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, cn, nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"attestation": []string{ka, ka}}))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "attestation proof without nonce", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"attestation": []string{ka}}))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "attestation proof with a bad nonce", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "bogus", nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "bogus", nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"attestation": []string{ka}}))}
 				}, status: 400, code: oauth.CodeInvalidNonce},
 				{name: "attestation proof type not accepted", build: func(h *harness) req {
-					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, h.cnonce(), nil, nil)
+					ka := h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, h.cnonce(), nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl_deferred", map[string]any{"attestation": []string{ka}}))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T73 two proof types", build: func(h *harness) req {
@@ -386,7 +399,7 @@ func TestCredentialErrors(t *testing.T) {
 				}, status: 400, code: oauth.CodeInvalidCredentialRequest},
 				{name: "more attested keys than batch_size", build: func(h *harness) req {
 					keys := []*ecdsa.PrivateKey{h.holder, newKey(h.t), newKey(h.t), newKey(h.t)}
-					ka := h.keyAttestation(keys, "", nil, nil)
+					ka := h.keyAttestation(keys, "", nil)
 					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{header: map[string]any{"key_attestation": ka}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "no batch: two proofs", opts: []harnessOpt{func(o *Options) { o.BatchSize = 0 }}, build: func(h *harness) req {
@@ -539,14 +552,14 @@ func TestKeyAttestationKeys(t *testing.T) {
 			keys := []*ecdsa.PrivateKey{h.holder, newKey(t), newKey(t)}
 			var proofs map[string]any
 			if typ == ProofTypeJWT {
-				ka := h.keyAttestation(keys, "", nil, nil)
+				ka := h.keyAttestation(keys, "", nil)
 				// two proofs with the same attestation: the union is the three keys
 				proofs = map[string]any{"jwt": []string{
 					h.proof(keys[0], cn, proofOpts{header: map[string]any{"key_attestation": ka}}),
 					h.proof(keys[1], cn, proofOpts{header: map[string]any{"key_attestation": ka}}),
 				}}
 			} else {
-				proofs = map[string]any{"attestation": []string{h.keyAttestation(keys, cn, nil, nil)}}
+				proofs = map[string]any{"attestation": []string{h.keyAttestation(keys, cn, nil)}}
 			}
 			_, creds := decodeCredentials(t, h.credential(map[string]any{"credential_configuration_id": "mdl_ka", "proofs": proofs}))
 			if len(creds) != 3 {
@@ -563,7 +576,7 @@ func TestKeyAttestationKeys(t *testing.T) {
 				delete(want, c.JKT)
 			}
 			r, err := h.svc.IssuedRecord(t.Context(), h.events.byType(EventCredentialIssued)[0].RecordIDs[0])
-			if err != nil || r.KeyAttestationIssuer != "https://wallet-provider.example" {
+			if err != nil || r.KeyAttestationIssuer != testAttester {
 				t.Fatalf("record %+v %v", r, err)
 			}
 		})

@@ -12,8 +12,9 @@
 // It does not own: access token issuance or validation (authz, via
 // TokenValidator), DPoP proof verification (dpop; *dpop.Verifier is the
 // DPoPVerifier), nonce
-// construction (nonce, via NonceSource), key attestation signature and trust
-// checks (wia, via KeyAttestationVerifier), building and signing the mdoc
+// construction (nonce, via NonceSource; *nonce.Source satisfies it), key
+// attestation signature and trust checks (wia; *wia.KeyAttestationVerifier is
+// the KeyAttestationVerifier), building and signing the mdoc
 // (mdoc, via Signer; MdocSigner adapts *mdoc.Issuer), where claim values come from (ClaimsSource), the issuer
 // metadata document (metadata, which embeds Service.Metadata), and HTTP
 // routing (web mounts Service.Handler).

@@ -100,11 +100,10 @@ func FuzzKeyAttestationHeader(f *testing.F) {
 	cn := h.cnonce()
 	cfg := h.opts.Configurations["mdl_ka"]
 	g := &grantCtx{Grant: &oauth.Grant{ClientID: testClient}}
-	holderJKT := jktOf(f, &h.holder.PublicKey)
 	seeds := []string{
-		h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil, nil),
-		h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, cn, map[string]any{"attested_keys": []any{map[string]any{"kty": "EC"}}}, nil),
-		h.keyAttestation(nil, cn, map[string]any{"attested_keys": "x", "exp": -1}, nil),
+		h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, "", nil),
+		h.keyAttestation([]*ecdsa.PrivateKey{h.holder}, cn, map[string]any{"attested_keys": []any{map[string]any{"kty": "EC"}}}),
+		h.keyAttestation(nil, cn, map[string]any{"attested_keys": "x", "exp": -1}),
 		"a.b.c",
 	}
 	for _, s := range seeds {
@@ -121,7 +120,7 @@ func FuzzKeyAttestationHeader(f *testing.F) {
 		att, err := h.svc.verifyKeyAttestation(t.Context(), ka, true)
 		checkOutcome(t, err, proofCodes...)
 		if err == nil {
-			_ = attests(att, holderJKT)
+			_ = att.Attests(&jose.JSONWebKey{Key: &h.holder.PublicKey})
 			checkOutcome(t, meetsRequirement(cfg.KeyAttestationsRequired, att), proofCodes...)
 		}
 		raw, _ := json.Marshal(map[string]any{"attestation": []string{ka}})

@@ -27,6 +27,8 @@ import (
 	"github.com/mdoc-issuer/issuer/storage/memory"
 	redisstore "github.com/mdoc-issuer/issuer/storage/redis"
 	"github.com/mdoc-issuer/issuer/storage/storagetest"
+	"github.com/mdoc-issuer/issuer/wia"
+	"github.com/mdoc-issuer/issuer/wia/wiatest"
 )
 
 const (
@@ -36,6 +38,7 @@ const (
 	docMDL       = "org.iso.18013.5.1.mDL"
 	storageHigh  = "iso_18045_high"
 	storageMod   = "iso_18045_moderate"
+	testAttester = "https://wallet-provider.example"
 )
 
 // harness is one Service with fresh store, clock and keys.
@@ -49,7 +52,8 @@ type harness struct {
 	dpop    *dpop.Verifier
 	dnonces *nonce.Source // DPoP server nonces, after requireDPoPNonces
 	tokens  *fakeTokens
-	ka      *fakeKAVerifier
+	ka       *wia.KeyAttestationVerifier
+	attester *wiatest.KeyAttester
 	signer  *fakeSigner
 	claims  *switchClaims
 	events  *eventLog
@@ -126,7 +130,13 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	h.tokens = &fakeTokens{m: map[string]*oauth.Grant{}}
-	h.ka = newFakeKAVerifier(t, clock.Now)
+	h.attester = wiatest.NewKeyAttester(testAttester)
+	h.attester.Now = clock.Now
+	h.attester.KeyStorage = []string{storageMod}
+	h.ka, err = wia.NewKeyAttestationVerifier(wia.KeyAttestationOptions{Roots: h.attester.Roots(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.signer = &fakeSigner{}
 	h.claims = &switchClaims{inner: NewDatasetClaims(map[string]map[string]map[string]map[string]any{
 		"alice": {docMDL: {"org.iso.18013.5.1": {"family_name": "Doe", "given_name": "Alice", "birth_date": "1990-01-01"}}},
@@ -491,77 +501,25 @@ func (l *eventLog) byType(t string) []Event {
 	return out
 }
 
-// fakeKAVerifier verifies key attestations signed by one pinned key, the way
-// wia.KeyAttestationVerifier does with its trust anchors.
-type fakeKAVerifier struct {
-	key *ecdsa.PrivateKey
-	now func() time.Time
-}
-
-func newFakeKAVerifier(t testing.TB, now func() time.Time) *fakeKAVerifier {
-	return &fakeKAVerifier{key: newKey(t), now: now}
-}
-
-func (f *fakeKAVerifier) VerifyKeyAttestation(_ context.Context, s string) (*KeyAttestation, error) {
-	hdr, err := decodeJOSEHeader(s)
-	if err != nil {
-		return nil, oauth.InvalidProof("key attestation malformed")
+// keyAttestation mints a key attestation over keys with the test attester;
+// claims set (nil: remove) claims, opts break it further.
+func (h *harness) keyAttestation(keys []*ecdsa.PrivateKey, cn string, claims map[string]any, opts ...wiatest.Option) string {
+	pubs := make([]*ecdsa.PublicKey, len(keys))
+	for i, k := range keys {
+		pubs[i] = &k.PublicKey
 	}
-	if typ, _ := headerString(hdr, "typ"); typ != oauth.TypKeyAttestation {
-		return nil, oauth.InvalidProof("key attestation typ")
-	}
-	jws, err := jose.ParseSignedCompact(s, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return nil, oauth.InvalidProof("key attestation alg")
-	}
-	payload, err := jws.Verify(&f.key.PublicKey)
-	if err != nil {
-		return nil, oauth.InvalidProof("key attestation signature")
-	}
-	var c struct {
-		Iat          *int64            `json:"iat"`
-		Exp          *int64            `json:"exp"`
-		AttestedKeys []jose.JSONWebKey `json:"attested_keys"`
-		KeyStorage   []string          `json:"key_storage"`
-		UserAuth     []string          `json:"user_authentication"`
-		Nonce        string            `json:"nonce"`
-		Iss          string            `json:"iss"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.Iat == nil {
-		return nil, oauth.InvalidProof("key attestation claims")
-	}
-	ka := &KeyAttestation{AttestedKeys: c.AttestedKeys, KeyStorage: c.KeyStorage, UserAuthentication: c.UserAuth, Nonce: c.Nonce, Issuer: c.Iss}
-	if c.Exp != nil {
-		ka.Exp = time.Unix(*c.Exp, 0)
-		if !f.now().Before(ka.Exp) {
-			return nil, oauth.InvalidProof("key attestation expired")
-		}
-	}
-	return ka, nil
-}
-
-// keyAttestation mints a key attestation over keys; claims override/delete.
-func (h *harness) keyAttestation(keys []*ecdsa.PrivateKey, cn string, claims map[string]any, signer *ecdsa.PrivateKey) string {
-	var ak []any
-	for _, k := range keys {
-		ak = append(ak, pubJWK(k))
-	}
-	cl := map[string]any{"iat": h.clock.Now().Unix(), "exp": h.clock.Now().Add(5 * time.Minute).Unix(),
-		"attested_keys": ak, "key_storage": []string{storageMod}, "iss": "https://wallet-provider.example"}
+	var o []wiatest.Option
 	if cn != "" {
-		cl["nonce"] = cn
+		o = append(o, wiatest.WithNonce(cn))
 	}
 	for k, v := range claims {
 		if v == nil {
-			delete(cl, k)
+			o = append(o, wiatest.WithoutClaim(k))
 		} else {
-			cl[k] = v
+			o = append(o, wiatest.WithClaim(k, v))
 		}
 	}
-	if signer == nil {
-		signer = h.ka.key
-	}
-	return signJWS(signer, map[string]any{"typ": oauth.TypKeyAttestation, "alg": "ES256"}, cl)
+	return h.attester.KeyAttestation(pubs, append(o, opts...)...)
 }
 
 var errOutage = errors.New("claims backend down")

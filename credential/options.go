@@ -16,6 +16,7 @@ import (
 	"github.com/mdoc-issuer/issuer/dpop"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
+	"github.com/mdoc-issuer/issuer/wia"
 )
 
 // Endpoint paths, relative to Options.BaseURL. web mounts Service.Handler at
@@ -90,20 +91,13 @@ type NonceSource interface {
 }
 
 // KeyAttestation is a verified key attestation (VCI Appendix D).
-type KeyAttestation struct {
-	AttestedKeys       []jose.JSONWebKey
-	KeyStorage         []string
-	UserAuthentication []string
-	Nonce              string
-	Issuer             string
-	Exp                time.Time
-}
+type KeyAttestation = wia.KeyAttestation
 
 // KeyAttestationVerifier verifies a key-attestation+jwt: typ, signature,
-// trust chain, iat/exp, attested_keys (wia.KeyAttestationVerifier). Errors
-// are *oauth.Error invalid_proof.
+// trust chain, iat/exp, attested_keys. Errors are *oauth.Error invalid_proof.
+// *wia.KeyAttestationVerifier satisfies it.
 type KeyAttestationVerifier interface {
-	VerifyKeyAttestation(ctx context.Context, jwt string) (*KeyAttestation, error)
+	Verify(ctx context.Context, jwt string) (*wia.KeyAttestation, error)
 }
 
 // Signed describes one credential produced by a Signer. It holds no claim

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
+	"github.com/mdoc-issuer/issuer/wia"
 )
 
 // provenKeys are the device keys a Credential Request proved possession of
@@ -280,7 +281,7 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 				return nil, err
 			}
 			// VCI F.1: the proof is signed by one of the attested keys.
-			if !attests(att, jkt) {
+			if !att.Attests(dk) {
 				return nil, invalidProof("proof key is not one of the key attestation's attested_keys")
 			}
 			res.ka = att
@@ -321,7 +322,7 @@ func (s *Service) verifyKeyAttestation(ctx context.Context, jwt string, inJWTPro
 	if s.o.KeyAttestations == nil {
 		return nil, invalidProof("key attestations are not accepted by this issuer")
 	}
-	att, err := s.o.KeyAttestations.VerifyKeyAttestation(ctx, jwt)
+	att, err := s.o.KeyAttestations.Verify(ctx, jwt)
 	if err != nil {
 		if e := oauth.As(err); e != nil {
 			return nil, e
@@ -334,12 +335,11 @@ func (s *Service) verifyKeyAttestation(ctx context.Context, jwt string, inJWTPro
 	if att == nil || len(att.AttestedKeys) == 0 {
 		return nil, invalidProof("key attestation has no attested_keys")
 	}
-	now := s.o.Now()
-	if inJWTProof && att.Exp.IsZero() {
-		return nil, invalidProof("key attestation in a jwt proof must have exp")
-	}
-	if !att.Exp.IsZero() && !now.Before(att.Exp.Add(s.o.ClockSkew)) {
-		return nil, invalidProof("key attestation expired")
+	if inJWTProof {
+		// VCI D.1: exp is required when used with the jwt proof type.
+		if err := wia.CheckJWTProofUse(att); err != nil {
+			return nil, err
+		}
 	}
 	if att.Nonce != "" {
 		if err := s.o.CNonces.Check(att.Nonce); err != nil {
@@ -349,34 +349,10 @@ func (s *Service) verifyKeyAttestation(ctx context.Context, jwt string, inJWTPro
 	return att, nil
 }
 
-// meetsRequirement applies key_attestations_required (VCI D.2): each listed
-// requirement must be met by at least one asserted value.
+// meetsRequirement applies key_attestations_required (VCI D.2, §12.2.4):
+// each non-empty list must be met by at least one asserted value.
 func meetsRequirement(req *KeyAttestationRequirement, att *KeyAttestation) error {
-	if len(req.KeyStorage) > 0 && !intersects(req.KeyStorage, att.KeyStorage) {
-		return invalidProof("key attestation key_storage does not meet the configuration's requirement")
-	}
-	if len(req.UserAuthentication) > 0 && !intersects(req.UserAuthentication, att.UserAuthentication) {
-		return invalidProof("key attestation user_authentication does not meet the configuration's requirement")
-	}
-	return nil
-}
-
-func intersects(a, b []string) bool {
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			return true
-		}
-	}
-	return false
-}
-
-func attests(att *KeyAttestation, jkt string) bool {
-	for i := range att.AttestedKeys {
-		if _, t, err := publicDeviceKey(&att.AttestedKeys[i]); err == nil && t == jkt {
-			return true
-		}
-	}
-	return false
+	return wia.CheckRequired(att, req.KeyStorage, req.UserAuthentication)
 }
 
 // publicDeviceKey checks that k is a public EC P-256 key (the only device key
