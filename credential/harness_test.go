@@ -43,23 +43,23 @@ const (
 
 // harness is one Service with fresh store, clock and keys.
 type harness struct {
-	t       testing.TB
-	clock   *storagetest.Clock
-	store   Store
-	svc     *Service
-	opts    Options
-	cnonces *nonce.Source
-	dpop    *dpop.Verifier
-	dnonces *nonce.Source // DPoP server nonces, after requireDPoPNonces
-	tokens  *fakeTokens
+	t        testing.TB
+	clock    *storagetest.Clock
+	store    Store
+	svc      *Service
+	opts     Options
+	cnonces  *nonce.Source
+	dpop     *dpop.Verifier
+	dnonces  *nonce.Source // DPoP server nonces, after requireDPoPNonces
+	tokens   *fakeTokens
 	ka       *wia.KeyAttestationVerifier
 	attester *wiatest.KeyAttester
-	signer  *fakeSigner
-	claims  *switchClaims
-	events  *eventLog
-	encKey  *ecdsa.PrivateKey
-	holder  *ecdsa.PrivateKey // DPoP key of the default token
-	token   string
+	signer   *fakeSigner
+	claims   *switchClaims
+	events   *eventLog
+	encKey   *ecdsa.PrivateKey
+	holder   *ecdsa.PrivateKey // DPoP key of the default token
+	token    string
 }
 
 type harnessOpt func(*Options)
