@@ -93,10 +93,12 @@ var authnCodes = map[string]bool{
 //     temporarily_unavailable (503, Retry-After);
 //   - the End-User was not authenticated upstream (access_denied,
 //     login_required, …), the token endpoint refused the code (invalid_grant),
-//     or the ID token failed a check: access_denied naming the check;
+//     or the ID token (or the subject claim) failed a check: access_denied
+//     naming the check;
 //   - a malformed or forged callback (state, iss, missing code): invalid_request;
 //   - anything else (misconfiguration: invalid_client, unauthorized_client,
-//     bad discovery document): server_error, cause kept for logs only.
+//     bad discovery document, malformed token response): server_error,
+//     cause kept for logs only.
 //
 // The description never carries the provider's own text.
 func OAuthError(err error) *oauth.Error {
@@ -123,7 +125,7 @@ func OAuthError(err error) *oauth.Error {
 		switch ce.Stage {
 		case StageCallback:
 			return oauth.New(http.StatusBadRequest, oauth.CodeInvalidRequest, "upstream login callback: %s: %s", ce.Check, ce.Reason).WithCause(err)
-		case StageIDToken, StageToken:
+		case StageIDToken:
 			return oauth.AccessDenied("upstream login rejected: %s %s check failed", ce.Stage, ce.Check).WithCause(err)
 		}
 	}

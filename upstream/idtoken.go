@@ -32,6 +32,8 @@ const maxIDTokenLen = 64 << 10
 //	step 10 iat not in the future, not older than MaxIDTokenAge
 //	        nbf, if present, not in the future
 //	step 11 nonce present and equal to the login attempt's (constant time)
+//	step 12 acr one of Options.ACRValues (if configured)
+//	step 13 auth_time present and within Options.MaxAge (if configured)
 //	§3.1.3.8 at_hash, if present, matches the access token
 //	§2      sub present, a non-empty string
 func (p *Provider) verifyIDToken(ctx context.Context, raw, nonce, accessToken string) (map[string]any, error) {
@@ -144,6 +146,24 @@ func (p *Provider) verifyIDToken(ctx context.Context, raw, nonce, accessToken st
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(nonce)) != 1 {
 		return nil, fail("nonce", "does not match the login attempt")
+	}
+
+	if len(p.o.ACRValues) > 0 {
+		if acr, _ := claims["acr"].(string); !slices.Contains(p.o.ACRValues, acr) {
+			return nil, fail("acr", "missing or not one of the requested acr_values")
+		}
+	}
+	if p.o.MaxAge > 0 {
+		at, err := numericDate(claims, "auth_time", true)
+		if err != nil {
+			return nil, err
+		}
+		if now.Sub(at) > p.o.MaxAge+skew {
+			return nil, fail("auth_time", "the End-User authenticated longer than max_age ago")
+		}
+		if at.After(now.Add(skew)) {
+			return nil, fail("auth_time", "in the future")
+		}
 	}
 
 	if v, ok := claims["at_hash"]; ok && accessToken != "" {

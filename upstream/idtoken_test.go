@@ -71,6 +71,13 @@ func TestIDTokenChecks(t *testing.T) {
 			tamper: func(tk *oidctest.Token) { tk.Claims["email"] = "" }, check: "email"},
 		{name: "subject claim too long", mod: func(o *Options) { o.SubjectClaim = "email" },
 			tamper: func(tk *oidctest.Token) { tk.Claims["email"] = strings.Repeat("a", 1025) }, check: "email"},
+		{name: "acr missing", mod: func(o *Options) { o.ACRValues = []string{"urn:eudi:loa:high"} }, check: "acr"},
+		{name: "acr too low", mod: func(o *Options) { o.ACRValues = []string{"urn:eudi:loa:high"} },
+			tamper: func(tk *oidctest.Token) { tk.Claims["acr"] = "urn:eudi:loa:low" }, check: "acr"},
+		{name: "auth_time missing with max_age", mod: func(o *Options) { o.MaxAge = 5 * time.Minute },
+			tamper: func(tk *oidctest.Token) { delete(tk.Claims, "auth_time") }, check: "auth_time"},
+		{name: "auth_time older than max_age", mod: func(o *Options) { o.MaxAge = 5 * time.Minute },
+			tamper: func(tk *oidctest.Token) { tk.Claims["auth_time"] = now.Add(-time.Hour).Unix() }, check: "auth_time"},
 		{name: "no id_token in token response", tokRes: func(m map[string]any) { delete(m, "id_token") }, stage: StageToken, check: "id_token"},
 		{name: "encrypted id_token", tokRes: func(m map[string]any) { m["id_token"] = "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d" }, check: "format"},
 		{name: "garbage id_token", tokRes: func(m map[string]any) { m["id_token"] = "not-a-jwt" }, check: "format"},
@@ -98,9 +105,12 @@ func TestIDTokenChecks(t *testing.T) {
 				t.Fatalf("Finish: %v, want %s check %q", err, stage, tc.check)
 			}
 			assertNoSecrets(t, err, s.State, s.Nonce, s.CodeVerifier, cb.Get("code"))
-			oe := OAuthError(err)
-			if oe.Code != oauth.CodeAccessDenied {
-				t.Errorf("maps to %s, want access_denied", oe.Code)
+			want := oauth.CodeAccessDenied
+			if stage == StageToken {
+				want = oauth.CodeServerError
+			}
+			if oe := OAuthError(err); oe.Code != want {
+				t.Errorf("maps to %s, want %s", oe.Code, want)
 			}
 		})
 	}
@@ -123,6 +133,7 @@ func TestIDTokenAcceptsEdges(t *testing.T) {
 			tk.Claims["azp"] = "upstream-client"
 		}},
 		{"no at_hash", func(tk *oidctest.Token) { delete(tk.Claims, "at_hash") }},
+		{"no auth_time without max_age", func(tk *oidctest.Token) { delete(tk.Claims, "auth_time") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

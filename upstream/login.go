@@ -8,6 +8,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -64,6 +67,12 @@ func (p *Provider) Start() (Start, error) {
 	q := u.Query()
 	for k, v := range p.o.AuthParams {
 		q.Set(k, v)
+	}
+	if p.o.MaxAge > 0 {
+		q.Set("max_age", strconv.FormatInt(int64(p.o.MaxAge/time.Second), 10))
+	}
+	if len(p.o.ACRValues) > 0 {
+		q.Set("acr_values", strings.Join(p.o.ACRValues, " "))
 	}
 	q.Set("response_type", "code")
 	q.Set("client_id", p.o.ClientID)

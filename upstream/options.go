@@ -75,6 +75,14 @@ type Options struct {
 	// acr_values, login_hint, ui_locales, …). Protocol parameters this
 	// package sets cannot be overridden.
 	AuthParams map[string]string
+	// MaxAge, if set, is sent as max_age: the End-User must have
+	// authenticated at the provider at most this long ago, and the ID token
+	// must carry auth_time (Core §3.1.2.1, §3.1.3.7 step 13).
+	MaxAge time.Duration
+	// ACRValues, if set, are sent as acr_values and the ID token's acr must
+	// be one of them (Core §3.1.3.7 step 12): use it to require a level of
+	// assurance from the provider.
+	ACRValues []string
 	// SubjectClaim names the ID token claim that becomes the subject
 	// (default "sub"); its value must be a non-empty string.
 	SubjectClaim string
@@ -121,7 +129,8 @@ type Provider struct {
 
 // reservedParams are set by Start and cannot be given in AuthParams.
 var reservedParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state",
-	"nonce", "code_challenge", "code_challenge_method", "request", "request_uri", "response_mode"}
+	"nonce", "code_challenge", "code_challenge_method", "request", "request_uri", "response_mode",
+	"max_age", "acr_values"}
 
 // New checks the options, fetches the provider's discovery document and
 // keys, and returns the Provider. ctx bounds discovery only.
@@ -159,6 +168,14 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		}
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)
+		}
+	}
+	if o.MaxAge < 0 || (o.MaxAge > 0 && o.MaxAge < time.Second) {
+		return nil, errors.New("upstream: max_age must be at least one second")
+	}
+	for _, a := range o.ACRValues {
+		if !validScopeToken(a) {
+			return nil, fmt.Errorf("upstream: acr value %q must be a non-empty token without spaces", a)
 		}
 	}
 	for _, a := range o.SigningAlgs {

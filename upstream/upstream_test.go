@@ -41,6 +41,12 @@ func TestLoginHappyPath(t *testing.T) {
 			}, subject: "upstream-user-1", wantMethod: AuthPrivateKeyJWT},
 		{name: "issuer with path and iss parameter", oo: oidctest.Options{Path: "/realms/test", IssParameter: true},
 			subject: "upstream-user-1", wantMethod: AuthClientSecretBasic},
+		{name: "acr and max_age required", oo: oidctest.Options{Claims: map[string]any{"acr": "urn:eudi:loa:high"}},
+			mod: func(o *Options) {
+				o.ACRValues = []string{"urn:eudi:loa:substantial", "urn:eudi:loa:high"}
+				o.MaxAge = 10 * time.Minute
+			},
+			subject: "upstream-user-1", wantMethod: AuthClientSecretBasic},
 		{name: "subject from email claim", oo: oidctest.Options{Subject: "pairwise-77", Claims: map[string]any{"email": "erika@example.org"}},
 			mod: func(o *Options) { o.SubjectClaim = "email"; o.Scopes = []string{"email", "profile", "email"} }, subject: "erika@example.org", wantMethod: AuthClientSecretBasic},
 	}
@@ -60,6 +66,9 @@ func TestLoginHappyPath(t *testing.T) {
 				if got := req.Get(k); got != want {
 					t.Errorf("authorization request %s = %q, want %q", k, got, want)
 				}
+			}
+			if len(e.opts.ACRValues) > 0 && (req.Get("acr_values") != strings.Join(e.opts.ACRValues, " ") || req.Get("max_age") != "600") {
+				t.Errorf("acr_values %q, max_age %q not sent", req.Get("acr_values"), req.Get("max_age"))
 			}
 			if sc := strings.Fields(req.Get("scope")); len(sc) == 0 || sc[0] != "openid" {
 				t.Errorf("scope %q does not start with openid", req.Get("scope"))
@@ -136,6 +145,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"redirect relative", func(o *Options) { o.RedirectURL = "/callback" }, "redirect URL"},
 		{"reserved auth param", func(o *Options) { o.AuthParams = map[string]string{"nonce": "x"} }, "nonce"},
 		{"bad scope", func(o *Options) { o.Scopes = []string{"a b"} }, "scope"},
+		{"max_age via AuthParams", func(o *Options) { o.AuthParams = map[string]string{"max_age": "0"} }, "max_age"},
+		{"max_age below a second", func(o *Options) { o.MaxAge = time.Millisecond }, "max_age"},
+		{"acr with space", func(o *Options) { o.ACRValues = []string{"a b"} }, "acr"},
 		{"HS256 not allowed", func(o *Options) { o.SigningAlgs = []string{"HS256"} }, "HS256"},
 		{"alg not offered", func(o *Options) { o.SigningAlgs = []string{"RS256"} }, "id_token_signing_alg_values_supported"},
 		{"auth method not offered", func(o *Options) { o.AuthMethod = AuthPrivateKeyJWT }, "token_endpoint_auth_methods_supported"},
