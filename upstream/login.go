@@ -87,6 +87,15 @@ func (p *Provider) Start() (Start, error) {
 	return s, nil
 }
 
+// StateKey is the store key under which a caller keeps a login attempt:
+// base64url(SHA-256(state)). The callback carries only the state, so the
+// caller finds (and consumes) its record with StateKey(query.Get("state"))
+// without putting the state itself into a key.
+func StateKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
 // S256Challenge is BASE64URL(SHA256(verifier)) (RFC 7636 §4.2).
 func S256Challenge(verifier string) string {
 	h := sha256.Sum256([]byte(verifier))

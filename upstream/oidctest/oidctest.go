@@ -131,6 +131,17 @@ type Server struct {
 // New starts a provider; it is closed when the test ends.
 func New(t testing.TB, o Options) *Server {
 	t.Helper()
+	s, err := Start(o)
+	if err != nil {
+		t.Fatalf("oidctest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a provider outside a test (examples, tools); the caller
+// closes it.
+func Start(o Options) (*Server, error) {
 	if o.ClientID == "" {
 		o.ClientID = "upstream-client"
 	}
@@ -162,7 +173,7 @@ func New(t testing.TB, o Options) *Server {
 		codes: map[string]*codeGrant{}, jtis: map[string]bool{}}
 	k, err := newKey(jose.SignatureAlgorithm(o.Alg))
 	if err != nil {
-		t.Fatalf("oidctest: %v", err)
+		return nil, err
 	}
 	s.keys = []key{k}
 
@@ -173,8 +184,7 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("POST "+o.Path+"/token", s.wrap(HitToken, s.handleToken))
 	s.srv = httptest.NewServer(mux)
 	s.issuer = s.srv.URL + o.Path
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 func newKey(alg jose.SignatureAlgorithm) (key, error) {
