@@ -27,5 +27,19 @@
 // failed check; they never contain codes, tokens, nonces, state values or
 // claim values.
 //
+// # Use by the authorization server
+//
+//  1. At startup: p, err := New(ctx, Options{…}) (discovery and JWKS are
+//     fetched here; an unreachable provider fails startup).
+//  2. "Sign in with p.Name()" on the login page (a POST with the flow's CSRF
+//     token): a, err := p.Start(); store {flow id, a} under StateKey(a.State)
+//     with a short TTL; redirect (303) the browser to a.URL.
+//  3. Callback (GET on the RedirectURL path): consume the record under
+//     StateKey(query.Get("state")) (one use; unknown = invalid_request),
+//     check the flow's browser binding, then id, err := p.Finish(ctx,
+//     r.URL.Query(), a). On error answer OAuthError(err) to the wallet
+//     (redirect with error, state and iss); on success id.Subject is the
+//     End-User and the flow continues to consent.
+//
 // Package upstream/oidctest is a small in-process provider for tests.
 package upstream
