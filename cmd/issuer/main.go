@@ -2,6 +2,7 @@
 //
 //	issuer [serve] [--config FILE]          serve (the default; embedded dev config without --config)
 //	issuer config validate [--config FILE]  print every configuration problem; exit 1 if any
+//	issuer pki init [--config FILE]         create the IACA, Document Signer and metadata signer in pki.dir
 //	issuer healthcheck [--url URL]          GET /healthz; exit 0 when it answers 200 (container HEALTHCHECK)
 //	issuer version                          print version and commit
 //
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mdoc-issuer/issuer/config"
+	"github.com/mdoc-issuer/issuer/pki"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=..." (see Makefile).
@@ -40,6 +42,7 @@ func main() {
 const usage = `usage:
   issuer [serve] [--config FILE]           serve the issuer (embedded development config without --config)
   issuer config validate [--config FILE]   check a configuration, printing every problem
+  issuer pki init [--config FILE]          create what is missing of the PKI in pki.dir (never overwrites)
   issuer healthcheck [--url URL]           exit 0 if URL (default http://127.0.0.1:8080/healthz) answers 200
   issuer version                           print the version
 `
@@ -57,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return cmdValidate(args[2:], stdout, stderr)
+	case "pki":
+		if len(args) < 2 || args[1] != "init" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		return cmdPKIInit(args[2:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stderr)
 	case "version":
@@ -121,6 +130,30 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		name = "embedded default configuration"
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", name)
+	return 0
+}
+
+// cmdPKIInit creates the PKI described by the pki section (what is absent
+// only; existing keys and certificates are checked and kept).
+func cmdPKIInit(args []string, stdout, stderr io.Writer) int {
+	path, err := configFlag("pki init", args, stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	c := cfg.PKI
+	b, err := pki.Init(c.Dir, pki.InitOptions{Country: c.Country, State: c.State, Organization: c.Organization, IssuerURL: cfg.Issuer})
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "PKI in %s\n  IACA     %s (not after %s)\n  DS       %s (not after %s)\n  metadata %s (not after %s)\n",
+		b.Dir, b.IACA.Subject, b.IACA.NotAfter.Format(time.DateOnly), b.DS.Subject, b.DS.NotAfter.Format(time.DateOnly),
+		b.Meta.Subject, b.Meta.NotAfter.Format(time.DateOnly))
 	return 0
 }
 

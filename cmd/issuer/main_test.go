@@ -388,3 +388,35 @@ func TestSeparateAdminListener(t *testing.T) {
 		t.Fatalf("metrics on the admin listener: %d", res.StatusCode)
 	}
 }
+
+func TestPKIInitCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfgPath, []byte(`
+issuer: http://localhost:8080
+development: true
+pki: {country: UT, organization: Test Authority, auto_init: false}
+credential_configurations:
+  mdl: {doctype: org.iso.18013.5.1.mDL, scope: mdl}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"pki", "init", "--config", cfgPath}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "IACA") {
+		t.Fatalf("output %s", out.String())
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "data", "pki", "iaca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"pki", "init", "--config", cfgPath}, &out, &errb); code != 0 {
+		t.Fatalf("second run exit %d: %s", code, errb.String())
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "data", "pki", "iaca.pem"))
+	if !bytes.Equal(before, after) {
+		t.Fatal("pki init overwrote the IACA")
+	}
+}
