@@ -136,3 +136,35 @@ func TestJWKSWithoutUsableKeys(t *testing.T) {
 		t.Fatalf("New with provider down: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestJWKSConcurrentRotation: parallel logins after a rotation cause one
+// refetch, and all succeed.
+func TestJWKSConcurrentRotation(t *testing.T) {
+	e := newEnv(t, oidctest.Options{}, nil)
+	e.clock.Add(time.Minute)
+	e.op.RotateKey(false)
+	type attempt struct {
+		s  Start
+		cb map[string][]string
+	}
+	var attempts []attempt
+	for range 8 {
+		s, cb := e.login(t)
+		attempts = append(attempts, attempt{s, cb})
+	}
+	errs := make(chan error, len(attempts))
+	for _, a := range attempts {
+		go func() {
+			_, err := e.p.Finish(context.Background(), a.cb, a.s)
+			errs <- err
+		}()
+	}
+	for range attempts {
+		if err := <-errs; err != nil {
+			t.Errorf("parallel login: %v", err)
+		}
+	}
+	if n := e.op.Hits(oidctest.HitJWKS); n != 2 {
+		t.Fatalf("JWKS fetched %d times, want 2 (New + one refetch)", n)
+	}
+}
