@@ -70,7 +70,7 @@ var cheapDevHash = func() string {
 type envConfig struct {
 	dpopNonces bool
 	refresh    bool
-	store      func(t *testing.T, now func() time.Time) storage.Store
+	store      func(t testing.TB, now func() time.Time) storage.Store
 	mutate     func(*Options)
 }
 
@@ -78,7 +78,7 @@ type envOpt func(*envConfig)
 
 func withDPoPNonces() envOpt { return func(c *envConfig) { c.dpopNonces = true } }
 func withRefresh() envOpt    { return func(c *envConfig) { c.refresh = true } }
-func withStore(f func(t *testing.T, now func() time.Time) storage.Store) envOpt {
+func withStore(f func(t testing.TB, now func() time.Time) storage.Store) envOpt {
 	return func(c *envConfig) { c.store = f }
 }
 func withOptions(f func(*Options)) envOpt { return func(c *envConfig) { c.mutate = f } }
@@ -86,7 +86,7 @@ func withOptions(f func(*Options)) envOpt { return func(c *envConfig) { c.mutate
 // env is one authorization server on a real HTTP listener with fresh store,
 // clock, keys and wallet provider.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *clock
 	store    storage.Store
 	srv      *Server
@@ -97,13 +97,13 @@ type env struct {
 	dpopV    *dpop.Verifier
 }
 
-func memoryStore(t *testing.T, now func() time.Time) storage.Store {
+func memoryStore(t testing.TB, now func() time.Time) storage.Store {
 	s := memory.New(memory.Options{Now: now, SweepInterval: -1})
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
 	cfg := &envConfig{store: memoryStore}
 	for _, o := range opts {
@@ -261,7 +261,7 @@ func (e *env) par(w *wallet, form url.Values, opts ...reqOpt) *http.Response {
 
 type jsonBody map[string]any
 
-func decode(t *testing.T, resp *http.Response) jsonBody {
+func decode(t testing.TB, resp *http.Response) jsonBody {
 	t.Helper()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -457,7 +457,7 @@ func mustStatus(t *testing.T, resp *http.Response, status int) jsonBody {
 	return m
 }
 
-func redisURL(t *testing.T) string {
+func redisURL(t testing.TB) string {
 	u := os.Getenv("ISSUER_TEST_REDIS_URL")
 	if u == "" {
 		if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {

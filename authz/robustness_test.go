@@ -19,7 +19,7 @@ import (
 
 func TestEndToEndCodeFlowRedis(t *testing.T) {
 	u := redisURL(t)
-	runCodeFlow(t, newEnv(t, withStore(func(t *testing.T, now func() time.Time) storage.Store {
+	runCodeFlow(t, newEnv(t, withStore(func(t testing.TB, now func() time.Time) storage.Store {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s, err := redis.Open(context.Background(), u, "authz-test-"+hex.EncodeToString(b[:])+":", now)
@@ -123,7 +123,7 @@ func (f *flakyStore) Incr(ctx context.Context, kind, key string, exp time.Time) 
 
 func newFlakyEnv(t *testing.T, opts ...envOpt) (*env, *flakyStore) {
 	var fs *flakyStore
-	e := newEnv(t, append(opts, withStore(func(t *testing.T, now func() time.Time) storage.Store {
+	e := newEnv(t, append(opts, withStore(func(t testing.TB, now func() time.Time) storage.Store {
 		fs = &flakyStore{Store: memoryStore(t, now)}
 		return fs
 	}))...)
