@@ -293,6 +293,20 @@ func TestCredentialErrors(t *testing.T) {
 				{name: "no key in header", build: func(h *harness) req {
 					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{header: map[string]any{"jwk": nil}})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "proof with an unsupported crit header", build: func(h *harness) req {
+					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{header: map[string]any{"crit": []string{"x-ext"}, "x-ext": 1}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "proof with a trust_chain", build: func(h *harness) req {
+					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{header: map[string]any{"trust_chain": []string{"a"}}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "proof with a P-384 jwk", build: func(h *harness) req {
+					j := pubJWK(h.holder)
+					j["crv"] = "P-384"
+					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{header: map[string]any{"jwk": j}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "proof expired (exp)", build: func(h *harness) req {
+					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{claims: map[string]any{"exp": h.clock.Now().Add(-2 * time.Minute).Unix()}})))}
+				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T68 broken signature", build: func(h *harness) req {
 					return req{path: PathCredential, body: body(h, withProofs("mdl", jwtProof(h, proofOpts{signer: newKey(h.t)})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
@@ -466,6 +480,11 @@ func TestCredentialErrors(t *testing.T) {
 						rec = h.send(r)
 					}
 					wantError(t, rec, c.status, c.code)
+					if c.status == 400 && c.code != oauth.CodeInvalidRequest && c.code != oauth.CodeMethodNotAllowed {
+						if ev := h.events.byType(EventRequestFailed); len(ev) != 1 || ev[0].ErrorCode != c.code || ev[0].ClientID != testClient || ev[0].Endpoint != PathCredential {
+							t.Fatalf("failure events %+v", ev)
+						}
+					}
 					if c.status == 401 && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "DPoP") {
 						t.Fatalf("401 without WWW-Authenticate: DPoP: %v", rec.Header())
 					}

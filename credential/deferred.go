@@ -127,12 +127,13 @@ func invalidTransaction(msg string) *oauth.Error {
 }
 
 // serveDeferred is the Deferred Credential Endpoint (VCI §9).
-func (s *Service) serveDeferred(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) serveDeferred(w http.ResponseWriter, r *http.Request) (err error) {
 	ctx := r.Context()
 	g, err := s.authorize(r, PathDeferred)
 	if err != nil {
 		return err
 	}
+	defer func() { s.failed(ctx, PathDeferred, g, err) }()
 	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
 	if err != nil {
 		return err

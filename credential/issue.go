@@ -26,6 +26,9 @@ const (
 	EventDeferredApproved   = "deferred_approved"
 	EventDeferredRejected   = "deferred_rejected"
 	EventNotification       = "notification" // NotificationEvent
+	// EventRequestFailed: an authorized request to Endpoint was refused with
+	// ErrorCode (the issuance funnel per wallet provider).
+	EventRequestFailed = "request_failed"
 )
 
 // Event is an audit and metrics event. It never carries claim values, keys,
@@ -41,6 +44,20 @@ type Event struct {
 	RecordIDs         []string
 	TransactionID     string
 	NotificationEvent string
+	Endpoint          string // Path* of a failed request
+	ErrorCode         string
+}
+
+// failed emits EventRequestFailed for a refused request whose grant is known.
+func (s *Service) failed(ctx context.Context, endpoint string, g *grantCtx, err error) {
+	if err == nil || g == nil {
+		return
+	}
+	code := oauth.CodeServerError
+	if e := oauth.As(err); e != nil {
+		code = e.Code
+	}
+	s.emit(ctx, Event{Type: EventRequestFailed, Endpoint: endpoint, ClientID: g.ClientID, WalletProvider: g.WalletProvider, ErrorCode: code})
 }
 
 func (s *Service) emit(ctx context.Context, e Event) {
@@ -150,12 +167,13 @@ func optString(obj map[string]json.RawMessage, k string) (string, bool, bool) {
 }
 
 // serveCredential is the Credential Endpoint (VCI §8).
-func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) (err error) {
 	ctx := r.Context()
 	g, err := s.authorize(r, PathCredential)
 	if err != nil {
 		return err
 	}
+	defer func() { s.failed(ctx, PathCredential, g, err) }()
 	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
 	if err != nil {
 		return err

@@ -52,12 +52,13 @@ func notificationRequestError(msg string) *oauth.Error {
 
 // serveNotification is the Notification Endpoint (VCI §11): 204 for a known
 // notification_id of this client, idempotent for repeats.
-func (s *Service) serveNotification(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) serveNotification(w http.ResponseWriter, r *http.Request) (err error) {
 	ctx := r.Context()
 	g, err := s.authorize(r, PathNotification)
 	if err != nil {
 		return err
 	}
+	defer func() { s.failed(ctx, PathNotification, g, err) }()
 	body, mt, err := s.readBody(w, r, oauth.CodeInvalidNotificationRequest)
 	if err != nil {
 		return err
