@@ -314,7 +314,7 @@ func TestSignedMetadata(t *testing.T) {
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/jwt" {
 		t.Fatalf("got %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	jws, err := jose.ParseSigned(rec.Body.String(), []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(rec.Body.String(), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,9 +46,12 @@ type Handlers struct {
 	Deferred     http.Handler // OpenID4VCI §9
 	Notification http.Handler // OpenID4VCI §11
 	Offer        http.Handler // GET PathOffers + id
-	Admin        http.Handler // back-office API under PathAdmin/, bearer-token protected here
-	IACACert     http.Handler // IACA root certificate (PEM)
-	IACACRL      http.Handler // IACA CRL (DER), the CRL distribution point of the DS
+	// Admin is the back-office API under PathAdmin/. It authenticates its
+	// callers itself (offer checks admin.tokens, with its public OpenAPI
+	// document); web only places it on the admin listener when one is set.
+	Admin    http.Handler
+	IACACert http.Handler // IACA root certificate (PEM)
+	IACACRL  http.Handler // IACA CRL (DER), the CRL distribution point of the DS
 	// IssuerMetadata answers both the inserted and the legacy appended
 	// well-known locations; ASMetadata likewise.
 	IssuerMetadata http.Handler
@@ -64,8 +67,7 @@ type Route struct {
 	// NoStore: responses carry tokens, nonces, offers or credentials and get
 	// Cache-Control: no-store (RFC 6749 §5.1, OpenID4VCI §7.2, §8.3).
 	NoStore bool
-	// Admin: bearer-token protected; served on the admin listener when one
-	// is configured.
+	// Admin: served on the admin listener when one is configured.
 	Admin bool
 }
 
@@ -93,6 +95,7 @@ func routes(prefix string, h Handlers) []Route {
 		{Name: "deferred_credential", Methods: post, Path: p + PathDeferred, Handler: h.Deferred, NoStore: true},
 		{Name: "notification", Methods: post, Path: p + PathNotification, Handler: h.Notification, NoStore: true},
 		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true},
+		{Name: "credential_offer_pages", Methods: get, Path: p + PathOffers + ":id/*", Handler: h.Offer, NoStore: true},
 		{Name: "admin", Methods: adminAll, Path: p + PathAdmin + "/*", Handler: h.Admin, NoStore: true, Admin: true},
 		{Name: "iaca_certificate", Methods: get, Path: p + PathIACA, Handler: h.IACACert},
 		{Name: "iaca_crl", Methods: get, Path: p + PathIACACRL, Handler: h.IACACRL},

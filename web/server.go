@@ -2,12 +2,9 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,9 +20,6 @@ type Options struct {
 	// PathPrefix is the path of the issuer identifier ("" or "/tenant").
 	PathPrefix string
 	Handlers   Handlers
-	// AdminTokens are the bearer tokens of the admin API; required when
-	// Handlers.Admin is set.
-	AdminTokens []string
 	// SeparateAdmin serves the admin API and /metrics on AdminHandler
 	// instead of Handler.
 	SeparateAdmin bool
@@ -54,7 +48,6 @@ type Server struct {
 	routes  []Route
 	byPath  map[string]*Route
 	metrics *metrics
-	tokens  [][32]byte
 }
 
 // New builds the HTTP layer from the routes table.
@@ -73,17 +66,11 @@ func New(o Options) (*Server, error) {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	if o.Handlers.Admin != nil && len(o.AdminTokens) == 0 {
-		return nil, errors.New("web: an admin handler needs at least one admin token")
-	}
 	m, err := newMetrics(o.Registry)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{o: o, log: o.Logger, metrics: m, byPath: map[string]*Route{}}
-	for _, t := range o.AdminTokens {
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
-	}
 	s.main = s.newEcho()
 	if o.SeparateAdmin {
 		s.admin = s.newEcho()
@@ -108,9 +95,6 @@ func New(o Options) (*Server, error) {
 		}
 		s.byPath[r.Path] = r
 		h := s.wrap(r.Handler)
-		if r.Admin && r.Name != "metrics" {
-			h = s.requireAdmin(h)
-		}
 		for _, m := range r.Methods {
 			e.Add(m, r.Path, h)
 		}
@@ -156,29 +140,6 @@ func (s *Server) wrap(h http.Handler) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h.ServeHTTP(writerFor(c), c.Request())
 		return nil
-	}
-}
-
-// requireAdmin checks the admin bearer token (RFC 6750 §2.1) in constant time
-// against every configured token.
-func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		auth := c.Request().Header.Get("Authorization")
-		scheme, tok, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			return oauth.InvalidToken("admin bearer token required").
-				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin"`)
-		}
-		sum := sha256.Sum256([]byte(tok))
-		match := 0
-		for _, t := range s.tokens {
-			match |= subtle.ConstantTimeCompare(sum[:], t[:])
-		}
-		if match != 1 {
-			return oauth.InvalidToken("admin bearer token not accepted").
-				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin", error="invalid_token"`)
-		}
-		return next(c)
 	}
 }
 

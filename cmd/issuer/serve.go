@@ -229,7 +229,6 @@ func (a *app) buildWeb(context.Context) error {
 	a.web, err = web.New(web.Options{
 		PathPrefix:     prefix,
 		Handlers:       a.handlers,
-		AdminTokens:    a.cfg.Admin.Tokens,
 		SeparateAdmin:  a.cfg.Admin.Listen != "",
 		Ready:          ready,
 		Logger:         a.log,
