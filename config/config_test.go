@@ -386,3 +386,10 @@ func FuzzDecode(f *testing.F) {
 		_ = c.validate()
 	})
 }
+
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"ISSUER_REDIS_URI=x", "ISSUER_REDIS_URL=y", "ISSUER_TEST_REDIS_URL=z", "HOME=/", "ISSUER_LISTEN="})
+	if len(got) != 1 || got[0] != "ISSUER_REDIS_URI" {
+		t.Fatalf("got %v", got)
+	}
+}

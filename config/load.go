@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -109,6 +110,26 @@ const (
 	EnvAdminTokens = "ISSUER_ADMIN_TOKENS"
 	EnvAdminListen = "ISSUER_ADMIN_LISTEN"
 )
+
+// KnownEnv lists the environment variables Load reads.
+var KnownEnv = []string{
+	EnvIssuer, EnvListen, EnvDevelopment, EnvDataDir, EnvLogLevel, EnvLogFormat, EnvStore,
+	EnvRedisURL, EnvKeyPrefix, EnvPKIDir, EnvNonceKeys, EnvAdminTokens, EnvAdminListen,
+}
+
+// UnknownEnv returns the ISSUER_* names in environ (KEY=VALUE entries) that
+// Load does not read, such as a misspelt ISSUER_REDIS_URI. Test variables
+// (ISSUER_TEST_*) are not reported.
+func UnknownEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "ISSUER_") && !strings.HasPrefix(k, "ISSUER_TEST_") && !slices.Contains(KnownEnv, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func (c *Config) applyEnv(getenv func(string) string) []error {
 	var problems []error

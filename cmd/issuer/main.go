@@ -103,6 +103,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
+	if unknown := config.UnknownEnv(os.Environ()); len(unknown) > 0 {
+		log.Warn("ignoring unknown ISSUER_* environment variables", "names", unknown)
+	}
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		log.Error("issuer stopped", "error", err.Error())
 		return 1
