@@ -258,26 +258,39 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "login.html", page)
 		return
 	}
-	// Throttle attempts per username (successful or not) within the window.
-	n, err := s.o.Store.Incr(ctx, counterUser, keyHash(strings.ToLower(username)), s.now().Add(s.o.LoginWindow))
-	if err != nil {
-		s.errorPage(w, err)
-		return
-	}
-	if n > int64(s.o.LoginMaxAttempts) {
-		page.Error = "Too many sign-in attempts. Try again later."
+	// Throttle per username: LoginMaxAttempts failures within LoginWindow
+	// lock the username until the window ends. Successful logins do not
+	// count, so a test user can sign in any number of times.
+	userKey := keyHash(strings.ToLower(username))
+	if _, err := s.o.Store.Get(ctx, kindLock, userKey); err == nil {
+		page.Error = "Too many failed sign-in attempts. Try again later."
 		s.render(w, http.StatusTooManyRequests, "login.html", page)
+		return
+	} else if errors.Is(err, storage.ErrUnavailable) {
+		s.errorPage(w, err)
 		return
 	}
 	subject, err := s.o.Authenticator.Authenticate(ctx, username, password)
 	if err != nil {
-		if errors.Is(err, ErrInvalidCredentials) {
-			page.Error = "Invalid username or password."
-			s.render(w, http.StatusUnauthorized, "login.html", page)
+		if !errors.Is(err, ErrInvalidCredentials) {
+			s.o.Logger.Error("authz: authenticator failed", "err", err)
+			s.errorPage(w, toOAuthError(err))
 			return
 		}
-		s.o.Logger.Error("authz: authenticator failed", "err", err)
-		s.errorPage(w, toOAuthError(err))
+		until := s.now().Add(s.o.LoginWindow)
+		n, err := s.o.Store.Incr(ctx, counterUser, userKey, until)
+		if err != nil {
+			s.errorPage(w, err)
+			return
+		}
+		if n >= int64(s.o.LoginMaxAttempts) {
+			if err := s.o.Store.Put(ctx, kindLock, userKey, []byte{1}, until); err != nil {
+				s.errorPage(w, err)
+				return
+			}
+		}
+		page.Error = "Invalid username or password."
+		s.render(w, http.StatusUnauthorized, "login.html", page)
 		return
 	}
 	csrf, err := randomToken()

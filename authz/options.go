@@ -98,7 +98,8 @@ type Options struct {
 	// TxCodeMaxAttempts is the number of wrong tx_code values after which a
 	// pre-authorized code is deleted (default 5; OpenID4VCI errata §13.6.3).
 	TxCodeMaxAttempts int
-	// LoginMaxAttempts per username within LoginWindow (default 10 per 15 min).
+	// LoginMaxAttempts failed logins per username within LoginWindow lock
+	// the username for the rest of the window (default 10 per 15 min).
 	LoginMaxAttempts int
 	LoginWindow      time.Duration
 

@@ -258,3 +258,42 @@ func TestChallengeEndpoint(t *testing.T) {
 type fixedChallenger struct{ ClientAuthenticator }
 
 func (fixedChallenger) Challenge() (string, error) { return "challenge-0123456789", nil }
+
+func TestMetadata(t *testing.T) {
+	e := newEnv(t, withRefresh())
+	m := e.srv.Metadata()
+	if m.Issuer != e.issuer || m.PushedAuthorizationRequestEndpoint != e.issuer+PathPAR || m.TokenEndpoint != e.issuer+PathToken ||
+		m.AuthorizationEndpoint != e.issuer+PathAuthorize || !m.RequirePushedAuthorizationRequests || m.ChallengeEndpoint != "" ||
+		len(m.GrantTypesSupported) != 3 || m.CodeChallengeMethodsSupported[0] != "S256" ||
+		m.TokenEndpointAuthMethodsSupported[0] != "attest_jwt_client_auth" || len(m.ScopesSupported) != 2 {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	e := newEnv(t)
+	base := e.srv.o
+	for name, mut := range map[string]func(o *Options){
+		"no issuer":          func(o *Options) { o.Issuer = "" },
+		"issuer with slash":  func(o *Options) { o.Issuer += "/" },
+		"issuer with query":  func(o *Options) { o.Issuer += "?a=b" },
+		"short secret":       func(o *Options) { o.GlobalSecret = []byte("short") },
+		"no store":           func(o *Options) { o.Store = nil },
+		"no attestation":     func(o *Options) { o.Attestation = nil },
+		"no dpop":            func(o *Options) { o.DPoP = nil },
+		"no authenticator":   func(o *Options) { o.Authenticator = nil },
+		"no credentials":     func(o *Options) { o.Credentials = nil },
+		"duplicate scope":    func(o *Options) { o.Credentials = append(o.Credentials, CredentialConfiguration{ID: "x", Scope: testScope}) },
+		"code lifetime 61 s": func(o *Options) { o.AuthorizeCodeLifespan = 61 * time.Second },
+		"PAR lifetime 601 s": func(o *Options) { o.PARLifespan = 601 * time.Second },
+		"PAR lifetime 4 s":   func(o *Options) { o.PARLifespan = 4 * time.Second },
+		"refresh 2 years":    func(o *Options) { o.RefreshTokenLifespan = 2 * 365 * 24 * time.Hour },
+		"relative path":      func(o *Options) { o.Paths.Token = "token" },
+	} {
+		o := base
+		mut(&o)
+		if _, err := New(o); err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+	}
+}

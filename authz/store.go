@@ -27,6 +27,7 @@ const (
 	kindGrant   = "authz-grant"   // key: request id (revocation index)
 	kindPreAuth = "authz-preauth" // key: hash(pre-authorized code)
 	kindFlow    = "authz-flow"    // key: login flow id
+	kindLock    = "authz-lock"    // key: hash(username), login lockout
 	counterTx   = "authz-txcode"  // key: hash(pre-authorized code)
 	counterUser = "authz-login"   // key: hash(username)
 )
