@@ -514,6 +514,9 @@ func TestDPoPNonceRetry(t *testing.T) {
 			dn := rec.Header().Get("DPoP-Nonce")
 			rec = h.send(req{path: PathCredential, body: b, dpopNonce: dn})
 			decodeCredentials(t, rec)
+			if n := rec.Header().Values("DPoP-Nonce"); len(n) != 1 || h.dnonces.Check(n[0]) != nil {
+				t.Fatalf("success without one fresh DPoP-Nonce: %v", n)
+			}
 			// The Nonce Endpoint's DPoP-Nonce is accepted too.
 			n := h.do(http.MethodPost, PathNonce, nil, "", nil).Header().Get("DPoP-Nonce")
 			b = mustJSON(t, map[string]any{"credential_configuration_id": "mdl",

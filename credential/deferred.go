@@ -173,7 +173,7 @@ func (s *Service) serveDeferred(w http.ResponseWriter, r *http.Request) (err err
 	}
 	switch rec.State {
 	case deferredPending:
-		return writeResult(w, http.StatusAccepted, credentialResponse{TransactionID: tx, Interval: s.interval()}, re)
+		return s.writeResult(w, http.StatusAccepted, credentialResponse{TransactionID: tx, Interval: s.interval()}, re)
 	case deferredRejected:
 		return oauth.New(http.StatusBadRequest, oauth.CodeCredentialRequestDenied, "the issuer refused this credential request")
 	case deferredApproved:
@@ -211,5 +211,5 @@ func (s *Service) serveDeferred(w http.ResponseWriter, r *http.Request) (err err
 		}
 		return err
 	}
-	return writeResult(w, http.StatusOK, resp, re)
+	return s.writeResult(w, http.StatusOK, resp, re)
 }

@@ -180,7 +180,25 @@ func (re *responseEncryption) seal(v any) ([]byte, error) {
 	return []byte(s), err
 }
 
+// setDPoPNonce sends a fresh DPoP-Nonce with a success response when server
+// nonces are in use (RFC 9449 §8.2, §9), sparing the wallet a
+// use_dpop_nonce round trip when its nonce ages out. The header is optional:
+// if no nonce can be made, none is sent.
+func (s *Service) setDPoPNonce(w http.ResponseWriter) {
+	if !s.o.DPoP.NoncesRequired() {
+		return
+	}
+	if n, err := s.o.DPoP.Nonce(); err == nil {
+		w.Header().Set(oauth.HeaderDPoPNonce, n)
+	}
+}
+
 // writeResult writes a success response, encrypted when requested.
+func (s *Service) writeResult(w http.ResponseWriter, status int, v any, re *responseEncryption) error {
+	s.setDPoPNonce(w)
+	return writeResult(w, status, v, re)
+}
+
 func writeResult(w http.ResponseWriter, status int, v any, re *responseEncryption) error {
 	if re == nil {
 		oauth.WriteJSON(w, status, v, true)

@@ -206,13 +206,13 @@ func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) (err e
 		if err != nil {
 			return err
 		}
-		return writeResult(w, http.StatusAccepted, credentialResponse{TransactionID: tx, Interval: s.interval()}, re)
+		return s.writeResult(w, http.StatusAccepted, credentialResponse{TransactionID: tx, Interval: s.interval()}, re)
 	}
 	resp, err := s.issue(ctx, g.Grant, configID, cfg, pk)
 	if err != nil {
 		return err
 	}
-	return writeResult(w, http.StatusOK, resp, re)
+	return s.writeResult(w, http.StatusOK, resp, re)
 }
 
 func (s *Service) interval() int64 {

@@ -105,6 +105,7 @@ func (s *Service) serveNotification(w http.ResponseWriter, r *http.Request) (err
 			return oauth.New(http.StatusBadRequest, oauth.CodeInvalidNotificationID, "notification_id unknown or expired")
 		}
 		if rec.Event == ev {
+			s.setDPoPNonce(w)
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}
@@ -125,6 +126,7 @@ func (s *Service) serveNotification(w http.ResponseWriter, r *http.Request) (err
 		}
 		s.emit(ctx, Event{Type: EventNotification, ConfigurationID: rec.ConfigurationID, ClientID: rec.ClientID,
 			WalletProvider: rec.WalletProvider, Count: len(rec.Records), RecordIDs: rec.Records, NotificationEvent: ev})
+		s.setDPoPNonce(w)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
