@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +96,8 @@ func issuerBinary(t *testing.T) string {
 		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildErr = fmt.Errorf("the go command is needed to build cmd/issuer: %w", err)
+			return
 		}
 		buildBin = filepath.Join(buildDir, "issuer")
 		args := []string{"build", "-o", buildBin}
