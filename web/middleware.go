@@ -87,6 +87,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			defer cancel()
 		}
 		req = req.WithContext(ctx)
+		c.SetRequest(req)
 		route := s.byPath[c.Path()]
 		name := "unmatched"
 		if route != nil {
@@ -103,7 +104,6 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			if req.Body != nil && req.Body != http.NoBody {
 				req.Body = http.MaxBytesReader(c.Response(), req.Body, s.o.MaxBodyBytes)
 			}
-			c.SetRequest(req)
 			err = s.call(next, c, name)
 		}
 		if err != nil {

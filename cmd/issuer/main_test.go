@@ -420,3 +420,28 @@ credential_configurations:
 		t.Fatal("pki init overwrote the IACA")
 	}
 }
+
+// TestServeUnderPath: an identifier with a path moves every endpoint under
+// it and the well-known documents to the inserted (and legacy) locations.
+func TestServeUnderPath(t *testing.T) {
+	cfg := devConfig(t, map[string]string{config.EnvIssuer: "http://localhost:8080/tenant"})
+	r := start(t, cfg)
+	for _, p := range []string{
+		"/.well-known/openid-credential-issuer/tenant",
+		"/tenant/.well-known/openid-credential-issuer",
+		"/.well-known/oauth-authorization-server/tenant",
+		"/tenant/.well-known/oauth-authorization-server",
+		"/tenant/pki/iaca.pem",
+	} {
+		res, body := get(t, r.base+p)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", p, res.StatusCode, body)
+		}
+		if strings.Contains(p, "openid-credential-issuer") && !strings.Contains(string(body), `"credential_issuer":"http://localhost:8080/tenant"`) {
+			t.Fatalf("%s: %s", p, body)
+		}
+	}
+	if res, _ := get(t, r.base+"/.well-known/openid-credential-issuer"); res.StatusCode != 404 {
+		t.Fatalf("root metadata served for a tenant issuer: %d", res.StatusCode)
+	}
+}

@@ -5,15 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -295,15 +294,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listening 
 }
 
 func issuerPath(issuer string) (string, error) {
-	i := strings.Index(issuer, "://")
-	if i < 0 {
-		return "", errors.New("issuer is not a URL")
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return "", err
 	}
-	rest := issuer[i+3:]
-	if j := strings.IndexByte(rest, '/'); j >= 0 {
-		return web.NormalizePrefix(rest[j:]), nil
-	}
-	return "", nil
+	return web.NormalizePrefix(u.EscapedPath()), nil
 }
 
 func fileExists(p string) bool {
