@@ -420,6 +420,14 @@ func TestCredentialErrors(t *testing.T) {
 					cn := h.cnonce()
 					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"jwt": []string{h.proof(h.holder, cn, proofOpts{}), h.proof(newKey(h.t), cn, proofOpts{})}}))}
 				}, status: 400, code: oauth.CodeInvalidCredentialRequest},
+				{name: "configuration batch size below the default", opts: []harnessOpt{func(o *Options) {
+					c := o.Configurations["mdl"]
+					c.BatchSize = 1
+					o.Configurations["mdl"] = c
+				}}, build: func(h *harness) req {
+					cn := h.cnonce()
+					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"jwt": []string{h.proof(h.holder, cn, proofOpts{}), h.proof(newKey(h.t), cn, proofOpts{})}}))}
+				}, status: 400, code: oauth.CodeInvalidCredentialRequest},
 				{name: "T76 text/plain", build: func(h *harness) req {
 					return req{path: PathCredential, contentType: "text/plain", body: valid(h)}
 				}, status: 400, code: oauth.CodeInvalidCredentialRequest},

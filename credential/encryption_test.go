@@ -193,5 +193,14 @@ func TestMetadataFragments(t *testing.T) {
 	if h2.svc.Metadata().BatchCredentialIssuance != nil || h2.svc.Metadata().CredentialRequestEncryption != nil {
 		t.Fatal("batch/encryption advertised without support")
 	}
+	h3 := newHarness(t, func(o *Options) {
+		o.BatchSize = 1
+		c := o.Configurations["mdl"]
+		c.BatchSize = 7
+		o.Configurations["mdl"] = c
+	})
+	if b := h3.svc.Metadata().BatchCredentialIssuance; b == nil || b.BatchSize != 7 {
+		t.Fatalf("batch_size is not the largest configuration limit: %+v", b)
+	}
 	_ = http.StatusOK
 }

@@ -435,7 +435,7 @@ func (f *fakeTokens) ValidateAccessToken(_ context.Context, tok string) (*oauth.
 // claims, the device key thumbprint and a fresh salt.
 type fakeSigner struct{ fail error }
 
-func (f *fakeSigner) Sign(ctx context.Context, docType string, claims map[string]map[string]any, keys []*jose.JSONWebKey) ([]Signed, error) {
+func (f *fakeSigner) Sign(ctx context.Context, _, docType string, claims map[string]map[string]any, keys []*jose.JSONWebKey) ([]Signed, error) {
 	var out []Signed
 	for _, k := range keys {
 		s, err := f.signOne(ctx, docType, claims, k)

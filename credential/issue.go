@@ -278,7 +278,7 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	now := s.o.Now()
 	resp := &credentialResponse{}
 	var ids []string
-	signed, err := s.o.Signer.Sign(ctx, cfg.DocType, claims, pk.keys)
+	signed, err := s.o.Signer.Sign(ctx, configID, cfg.DocType, claims, pk.keys)
 	if err != nil {
 		return nil, signerError(err)
 	}

@@ -155,6 +155,31 @@ func TestMdocEncryptedRoundTrip(t *testing.T) {
 	pki.verify(t, h, b.Credentials[0].Credential, h.holder)
 }
 
+// TestMdocSignerPerConfiguration: a configuration with its own mdoc issuer
+// (validity) is signed by it.
+func TestMdocSignerPerConfiguration(t *testing.T) {
+	h, pki := newMdocHarness(t)
+	sg := h.opts.Signer.(MdocSigner)
+	short := *sg.Issuer
+	short.Validity = 24 * time.Hour
+	sg.ByConfiguration = map[string]*mdoc.Issuer{"mdl": &short}
+	out, err := sg.Sign(t.Context(), "mdl", docMDL, mdlDataset["alice"][docMDL], []*jose.JSONWebKey{{Key: &h.holder.PublicKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := sg.Sign(t.Context(), "other", docMDL, mdlDataset["alice"][docMDL], []*jose.JSONWebKey{{Key: &h.holder.PublicKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out[0].ValidUntil.Before(long[0].ValidUntil) {
+		t.Fatalf("per-configuration validity not used: %v vs %v", out[0].ValidUntil, long[0].ValidUntil)
+	}
+	pki.verify(t, h, base64.RawURLEncoding.EncodeToString(out[0].Credential), h.holder)
+	if _, err := (MdocSigner{}).Sign(t.Context(), "mdl", docMDL, nil, nil); err == nil {
+		t.Fatal("signer without issuer signed")
+	}
+}
+
 func TestMdocInvalidClaimsDenied(t *testing.T) {
 	h, _ := newMdocHarness(t, func(o *Options) {})
 	h.opts.Claims = NewDatasetClaims(map[string]map[string]map[string]map[string]any{"alice": {docMDL: {"org.iso.18013.5.1": {"family_name": "Doe"}}}}, map[string]string{"mdl": docMDL})

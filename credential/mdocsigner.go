@@ -10,17 +10,28 @@ import (
 	"github.com/mdoc-issuer/issuer/mdoc"
 )
 
-// MdocSigner is the Signer over an mdoc.Issuer: one IssueBatch per request,
+// MdocSigner is the Signer over mdoc.Issuers: one IssueBatch per request,
 // so a batch shares its (rounded) validity times while salts, digestID order
 // and signatures differ per credential.
 type MdocSigner struct {
+	// Issuer signs every configuration not in ByConfiguration.
 	Issuer *mdoc.Issuer
+	// ByConfiguration holds issuers for configurations with their own
+	// settings (Validity), by credential configuration id.
+	ByConfiguration map[string]*mdoc.Issuer
 }
 
 // Sign implements Signer. Claims the doctype catalogue rejects are reported
 // as ErrInvalidClaims.
-func (m MdocSigner) Sign(_ context.Context, docType string, claims map[string]map[string]any, keys []*jose.JSONWebKey) ([]Signed, error) {
-	creds, issued, err := m.Issuer.IssueBatch(docType, claims, keys)
+func (m MdocSigner) Sign(_ context.Context, configurationID, docType string, claims map[string]map[string]any, keys []*jose.JSONWebKey) ([]Signed, error) {
+	iss := m.Issuer
+	if i, ok := m.ByConfiguration[configurationID]; ok {
+		iss = i
+	}
+	if iss == nil {
+		return nil, fmt.Errorf("credential: no mdoc issuer for configuration %q", configurationID)
+	}
+	creds, issued, err := iss.IssueBatch(docType, claims, keys)
 	if err != nil {
 		var ce mdoc.ClaimErrors
 		var one mdoc.ClaimError

@@ -62,13 +62,15 @@ func (s *Service) Metadata() IssuerMetadata {
 		NonceEndpoint:        s.Endpoint(PathNonce),
 		NotificationEndpoint: s.Endpoint(PathNotification),
 	}
+	batch := 1
 	for _, c := range s.o.Configurations {
 		if c.Deferred {
 			m.DeferredCredentialEndpoint = s.Endpoint(PathDeferred)
 		}
+		batch = max(batch, s.batchSize(c))
 	}
-	if s.o.BatchSize >= 2 {
-		m.BatchCredentialIssuance = &BatchMetadata{BatchSize: s.o.BatchSize}
+	if batch >= 2 {
+		m.BatchCredentialIssuance = &BatchMetadata{BatchSize: batch}
 	}
 	if e := s.o.Encryption; e != nil {
 		var encs, zips []string

@@ -55,6 +55,9 @@ type Configuration struct {
 	// every proof (VCI D.2 key_attestations_required); empty lists mean any
 	// key attestation from a trusted issuer.
 	KeyAttestationsRequired *KeyAttestationRequirement
+	// BatchSize, if > 0, is the largest number of credentials one request
+	// for this configuration may obtain; 0 means Options.BatchSize.
+	BatchSize int
 	// Deferred marks configurations that are issued only after review
 	// (VCI §9): the Credential Endpoint answers 202 with a transaction_id.
 	Deferred bool
@@ -117,7 +120,7 @@ type Signed struct {
 // MdocSigner adapts *mdoc.Issuer. An error that is an *oauth.Error goes to
 // the wallet; claim data the Signer refuses is reported as ErrInvalidClaims.
 type Signer interface {
-	Sign(ctx context.Context, docType string, claims map[string]map[string]any, deviceKeys []*jose.JSONWebKey) ([]Signed, error)
+	Sign(ctx context.Context, configurationID, docType string, claims map[string]map[string]any, deviceKeys []*jose.JSONWebKey) ([]Signed, error)
 }
 
 // Store is the part of storage.Store this package uses.
@@ -145,8 +148,10 @@ type Options struct {
 	Claims          ClaimsSource
 	Store           Store
 
-	// BatchSize is batch_credential_issuance.batch_size; below 2 means no
-	// batch issuance (one proof, one key, one credential).
+	// BatchSize is the default per-request credential limit; the published
+	// batch_credential_issuance.batch_size is the largest limit over all
+	// configurations, and below 2 means no batch issuance (one proof, one
+	// key, one credential).
 	BatchSize int
 	// Encryption enables encrypted requests and responses (VCI §10); nil
 	// disables both.
@@ -246,6 +251,9 @@ func New(o Options) (*Service, error) {
 		if c.KeyAttestationsRequired != nil {
 			needKA = true
 		}
+		if c.BatchSize < 0 {
+			return nil, fmt.Errorf("credential: configuration %q: negative batch size", id)
+		}
 	}
 	switch {
 	case o.Tokens == nil:
@@ -337,6 +345,14 @@ func (s *Service) Endpoint(path string) string { return s.base + path }
 func (s *Service) config(id string) (Configuration, bool) {
 	c, ok := s.o.Configurations[id]
 	return c, ok
+}
+
+// batchSize is the effective per-request limit of configuration c.
+func (s *Service) batchSize(c Configuration) int {
+	if c.BatchSize > 0 {
+		return c.BatchSize
+	}
+	return s.o.BatchSize
 }
 
 func (c Configuration) accepts(proofType string) bool {

@@ -79,8 +79,9 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 	if typ == ProofTypeAttestation && len(list) != 1 {
 		return nil, invalidProof("proofs.attestation must contain exactly one key attestation")
 	}
-	if len(list) > s.o.BatchSize {
-		return nil, oauth.InvalidCredentialRequest("%d proofs exceed the batch size of %d", len(list), s.o.BatchSize)
+	batch := s.batchSize(cfg)
+	if len(list) > batch {
+		return nil, oauth.InvalidCredentialRequest("%d proofs exceed the batch size of %d", len(list), batch)
 	}
 	pk := &provenKeys{}
 	seen := map[string]bool{}
@@ -131,8 +132,8 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 			pk.jtis = append(pk.jtis, jtiMark{id: res.jti, exp: res.jtiExp})
 		}
 	}
-	if len(pk.keys) > s.o.BatchSize {
-		return nil, invalidProof("%d distinct keys exceed the batch size of %d", len(pk.keys), s.o.BatchSize)
+	if len(pk.keys) > batch {
+		return nil, invalidProof("%d distinct keys exceed the batch size of %d", len(pk.keys), batch)
 	}
 	for _, m := range pk.jtis {
 		sum := sha256.Sum256([]byte(s.o.Issuer + "\x00" + m.id))
