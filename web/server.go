@@ -2,9 +2,12 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +23,11 @@ type Options struct {
 	// PathPrefix is the path of the issuer identifier ("" or "/tenant").
 	PathPrefix string
 	Handlers   Handlers
+	// AdminTokens, when set, makes web require one of them as a bearer
+	// token (RFC 6750 §2.1) on every admin route before the admin handler
+	// runs. Leave it empty for an admin handler that authenticates itself
+	// (offer does, and keeps its OpenAPI document public).
+	AdminTokens []string
 	// SeparateAdmin serves the admin API and /metrics on AdminHandler
 	// instead of Handler.
 	SeparateAdmin bool
@@ -48,6 +56,7 @@ type Server struct {
 	routes  []Route
 	byPath  map[string]*Route
 	metrics *metrics
+	tokens  [][32]byte
 }
 
 // New builds the HTTP layer from the routes table.
@@ -71,6 +80,12 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: o.Logger, metrics: m, byPath: map[string]*Route{}}
+	for _, t := range o.AdminTokens {
+		if t == "" {
+			return nil, errors.New("web: empty admin token")
+		}
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
 	s.main = s.newEcho()
 	if o.SeparateAdmin {
 		s.admin = s.newEcho()
@@ -95,6 +110,9 @@ func New(o Options) (*Server, error) {
 		}
 		s.byPath[r.Path] = r
 		h := s.wrap(r.Handler)
+		if r.Admin && r.Name != "metrics" && len(s.tokens) > 0 {
+			h = s.requireAdmin(h)
+		}
 		for _, m := range r.Methods {
 			e.Add(m, r.Path, h)
 		}
@@ -140,6 +158,34 @@ func (s *Server) wrap(h http.Handler) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h.ServeHTTP(writerFor(c), c.Request())
 		return nil
+	}
+}
+
+// requireAdmin checks the admin bearer token (RFC 6750 §2.1) in constant time
+// against every configured token (hashed, so lengths do not leak either).
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		auth := c.Request().Header.Values("Authorization")
+		var tok string
+		if len(auth) == 1 {
+			if scheme, t, ok := strings.Cut(auth[0], " "); ok && strings.EqualFold(scheme, "Bearer") {
+				tok = t
+			}
+		}
+		if tok == "" {
+			return oauth.InvalidToken("admin bearer token required").
+				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin"`)
+		}
+		sum := sha256.Sum256([]byte(tok))
+		match := 0
+		for _, t := range s.tokens {
+			match |= subtle.ConstantTimeCompare(sum[:], t[:])
+		}
+		if match != 1 {
+			return oauth.InvalidToken("admin bearer token not accepted").
+				WithHeader(oauth.HeaderWWWAuthenticate, `Bearer realm="admin", error="invalid_token"`)
+		}
+		return next(c)
 	}
 }
 

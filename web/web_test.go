@@ -401,3 +401,36 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatal("timeouts not set")
 	}
 }
+
+func TestAdminTokens(t *testing.T) {
+	token := strings.Repeat("s", 32)
+	f := newFixture(t, func(o *Options) { o.AdminTokens = []string{token, strings.Repeat("t", 40)} })
+	for _, tc := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"no token", "", 401},
+		{"wrong token", "Bearer " + strings.Repeat("x", 32), 401},
+		{"prefix of token", "Bearer " + token[:31], 401},
+		{"basic scheme", "Basic " + token, 401},
+		{"ok", "Bearer " + token, 200},
+		{"ok/case-insensitive scheme", "bearer " + strings.Repeat("t", 40), 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.auth != "" {
+				hdr = []string{"Authorization", tc.auth}
+			}
+			res, eb := f.do(t, "POST", "/tenant/admin/v1/offers", "application/json", `{"a":"x"}`, hdr...)
+			if res.StatusCode != tc.status {
+				t.Fatalf("got %d %+v", res.StatusCode, eb)
+			}
+			if tc.status == 401 && (eb.Error != "invalid_token" || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer")) {
+				t.Fatalf("401 without invalid_token / WWW-Authenticate: %+v", eb)
+			}
+		})
+	}
+	if res, _ := f.do(t, "GET", "/metrics", "", ""); res.StatusCode != 200 {
+		t.Fatal("metrics must not need the admin token")
+	}
+}
