@@ -21,8 +21,10 @@ import (
 //
 // Flows: authorization code with PAR, PKCE S256, DPoP (server nonces) and
 // wallet attestation client authentication, a key attestation in the jwt
-// proof; pre-authorized code from an admin-API offer with a tx_code, batch of
-// two; and a wrong tx_code, which must be refused.
+// proof; the same from an admin-API offer with authorization_details;
+// pre-authorized code from an admin-API offer with a tx_code, batch of two.
+// Signed issuer metadata is verified against the issuer's metadata CA.
+// Refusals: a wrong tx_code, and signed metadata under a foreign anchor.
 func TestNpmWalletInterop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the issuer binary and node; skipped in -short mode")
@@ -135,6 +137,19 @@ func TestNpmWalletInterop(t *testing.T) {
 		verifyAll(t, node, res, iaca, "Offered")
 	})
 
+	t.Run("signed metadata from a foreign anchor", func(t *testing.T) {
+		if ti.MetadataCA == nil {
+			t.Skip("the issuer has no metadata-signing CA")
+		}
+		in := ti.walletInput(t, "authorization_code")
+		in["metadataTrustPem"] = string(iaca) // a CA that did not issue the metadata signer
+		var res walletResult
+		err := runNode(t, node, npmWalletDir, "wallet.mjs", in, &res)
+		if err == nil || res.Step != "metadata" || !strings.Contains(res.Error, "trusted anchor") {
+			t.Fatalf("want a metadata failure for an untrusted x5c chain, got %q at %q (%v)", res.Error, res.Step, err)
+		}
+	})
+
 	t.Run("pre-authorized_code wrong tx_code", func(t *testing.T) {
 		offerURI, txCode := ti.createOffer(t, map[string]any{
 			"credential_configuration_ids": []string{mdlConfigID},
@@ -169,7 +184,10 @@ func runWallet(t *testing.T, node string, in map[string]any) *walletResult {
 	if len(res.HolderPrivateJWKs) != len(res.Credentials) || len(res.HolderPublicJWKs) != len(res.Credentials) {
 		t.Fatalf("wallet output has %d credentials but %d/%d holder keys", len(res.Credentials), len(res.HolderPrivateJWKs), len(res.HolderPublicJWKs))
 	}
-	t.Logf("npm wallet exchanges:\n%s", res.trace())
+	if _, ok := in["metadataTrustPem"]; ok && !res.SignedMetadata {
+		t.Fatal("the wallet was given the metadata trust anchor but used unsigned metadata")
+	}
+	t.Logf("npm wallet exchanges (signed metadata: %v):\n%s", res.SignedMetadata, res.trace())
 	return &res
 }
 

@@ -131,6 +131,9 @@ type testIssuer struct {
 	AdminToken string
 	Provider   *wiatest.WalletProvider
 	Attester   *wiatest.KeyAttester
+	// MetadataCA is the trust anchor of signed issuer metadata (PEM), read
+	// from the generated PKI; nil when the issuer has none.
+	MetadataCA []byte
 	logs       *lockedBuffer
 	client     *http.Client
 }
@@ -317,6 +320,9 @@ func startIssuer(t *testing.T) *testIssuer {
 			_, _ = io.Copy(io.Discard, res.Body)
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
+				if b, err := os.ReadFile(filepath.Join(dir, "data", "pki", "metadata-ca.pem")); err == nil {
+					ti.MetadataCA = b
+				}
 				return ti
 			}
 		}
@@ -428,6 +434,7 @@ type walletResult struct {
 	HolderPrivateJWKs []json.RawMessage `json:"holderPrivateJwks"`
 	HolderPublicJWKs  []json.RawMessage `json:"holderPublicJwks"`
 	RequestedBy       string            `json:"requestedBy"`
+	SignedMetadata    bool              `json:"signedMetadata"`
 	Steps             []walletStep      `json:"steps"`
 	Error             string            `json:"error"`
 	Step              string            `json:"step"`
@@ -481,7 +488,7 @@ func runNode(t *testing.T, node, dir, script string, in, out any) error {
 func (ti *testIssuer) walletInput(t *testing.T, flow string) map[string]any {
 	t.Helper()
 	instance := wiatest.NewKey()
-	return map[string]any{
+	in := map[string]any{
 		"issuer":            ti.URL,
 		"flow":              flow,
 		"clientId":          walletClient,
@@ -489,4 +496,8 @@ func (ti *testIssuer) walletInput(t *testing.T, flow string) map[string]any {
 		"walletAttestation": ti.Provider.Attestation(walletClient, instance),
 		"attestationKeyJwk": wiatest.PrivateJWK(instance),
 	}
+	if ti.MetadataCA != nil {
+		in["metadataTrustPem"] = string(ti.MetadataCA)
+	}
+	return in
 }

@@ -23,14 +23,17 @@
 //   batchSize?,                   proofs to send (each with a fresh key; default 1)
 //   authorizationDetails?,        true: request the configuration with authorization_details
 //                                 (RFC 9396) instead of its scope
-//   sendState?                    false: send no `state` (the library's default); default true
+//   sendState?,                   false: send no `state` (the library's default); default true
+//   metadataTrustPem?             PEM trust anchor(s) of signed issuer metadata: ask for it
+//                                 (Accept: application/jwt) and verify its x5c chain
 
 // }
 // stdout: JSON {credentials: [base64url IssuerSigned...], holderPrivateJwks, holderPublicJwks,
-//               holderPrivateJwk, holderPublicJwk, notificationId, steps: [...]}
+//               holderPrivateJwk, holderPublicJwk, notificationId, requestedBy,
+//               signedMetadata, steps: [...]}
 // On failure: stdout JSON {error, step, steps}, exit code 1 (2 for bad input).
-import { createHash, randomBytes } from 'node:crypto';
-import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { CompactSign, calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { Oauth2Client, clientAuthenticationClientAttestationJwt } from '@openid4vc/oauth2';
 import { Openid4vciClient, extractScopesForCredentialConfigurationIds } from '@openid4vc/openid4vci';
 import { setGlobalConfig } from '@openid4vc/utils';
@@ -62,10 +65,18 @@ function readStdin() {
 // Every request the libraries or the browser make goes through loggingFetch.
 // The log keeps method, URL without query and status: no tokens, codes or
 // nonces (they travel in query strings, bodies and headers).
+let metadataAccept; // Accept header for the issuer metadata (signed metadata wanted)
+
 async function loggingFetch(input, init) {
   const url = typeof input === 'string' ? input : input.url;
   const method = (init?.method ?? 'GET').toUpperCase();
-  const res = await fetch(input, { ...init, redirect: 'manual' });
+  let opts = { ...init, redirect: 'manual' };
+  if (metadataAccept && new URL(url).pathname.includes('/.well-known/openid-credential-issuer')) {
+    // The library sends no Accept header, so a content-negotiating issuer
+    // never returns signed metadata to it (README.md).
+    opts = { ...opts, headers: { ...(init?.headers ?? {}), Accept: metadataAccept } };
+  }
+  const res = await fetch(input, opts);
   const u = new URL(url);
   // An offer id in the path is the capability to read the offer: hide it.
   const path = u.pathname.replace(/\/offers\/[^/]+/, '/offers/{id}');
@@ -125,10 +136,42 @@ const callbacks = {
       .sign(key);
     return { jwt, signerJwk: signer.publicJwk };
   },
-  verifyJwt: () => fail('this wallet verifies no JWTs'),
+  verifyJwt: (signer, jwt) => verifyX5cJwt(signer, jwt),
   encryptJwe: () => fail('this wallet does not use JWE'),
   decryptJwe: () => fail('this wallet does not use JWE'),
 };
+
+// ------------------------------------------------------- signed metadata
+
+let metadataAnchors = []; // X509Certificate trust anchors of signed metadata
+
+function pemCertificates(pem) {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => new X509Certificate(b));
+}
+
+// verifyX5cJwt is the library's verifyJwt callback. The client side calls it
+// only for signed issuer metadata (OpenID4VCI §12.2.3): ES256 signature by the
+// x5c leaf, each certificate signed by the next and valid now, the last one
+// issued by a configured trust anchor (HAIP: x5c excludes the anchor).
+async function verifyX5cJwt(signer, { header, compact }) {
+  if (signer.method !== 'x5c' || !Array.isArray(signer.x5c) || signer.x5c.length === 0) fail('signed metadata without x5c');
+  if (header.alg !== 'ES256') fail(`signed metadata alg ${header.alg}, want ES256`);
+  if (metadataAnchors.length === 0) fail('no trust anchor for signed metadata');
+  const chain = signer.x5c.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const now = new Date();
+  for (const [i, cert] of chain.entries()) {
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) fail(`x5c[${i}] is not valid now`);
+    if (i > 0 && !cert.ca) fail(`x5c[${i}] is not a CA certificate`);
+    if (i + 1 < chain.length && !(cert.checkIssued(chain[i + 1]) && cert.verify(chain[i + 1].publicKey))) {
+      fail(`x5c[${i}] is not signed by x5c[${i + 1}]`);
+    }
+  }
+  const last = chain[chain.length - 1];
+  if (!metadataAnchors.some((a) => last.checkIssued(a) && last.verify(a.publicKey))) fail('x5c does not chain to a trusted anchor');
+  const leafJwk = chain[0].publicKey.export({ format: 'jwk' });
+  await compactVerify(compact, await importJWK(leafJwk, 'ES256'), { algorithms: ['ES256'] });
+  return { verified: true, signerJwk: leafJwk };
+}
 
 // ------------------------------------------------------------- the browser
 
@@ -297,8 +340,16 @@ async function main() {
     },
   });
 
+  if (input.metadataTrustPem) {
+    metadataAnchors = pemCertificates(input.metadataTrustPem);
+    if (metadataAnchors.length === 0) fail('metadataTrustPem holds no certificate');
+    metadataAccept = 'application/jwt, application/json;q=0.5';
+  }
   step('metadata');
   const issuerMetadata = await client.resolveIssuerMetadata(input.issuer);
+  if (input.metadataTrustPem && !issuerMetadata.signedCredentialIssuer) {
+    fail('asked for signed metadata (Accept: application/jwt) but got unsigned metadata');
+  }
   if (issuerMetadata.credentialIssuer.credential_issuer !== input.issuer) {
     fail(`credential_issuer ${issuerMetadata.credentialIssuer.credential_issuer} is not ${input.issuer}`);
   }
@@ -492,6 +543,7 @@ async function main() {
       holderPublicJwks: holders.map((h) => h.publicJwk),
       notificationId: credentialResponse.notification_id,
       requestedBy: identifier ? 'credential_identifier' : 'credential_configuration_id',
+      signedMetadata: Boolean(issuerMetadata.signedCredentialIssuer),
       steps,
     })}\n`,
   );
