@@ -126,11 +126,25 @@ type CredentialConfiguration struct {
 	ProofTypes []string `yaml:"proof_types"`
 }
 
-// Element describes one data element of a doctype catalogue entry.
+// Element describes one data element of a doctype catalogue entry. Besides
+// the display names, the keys are those of the mdoc catalogue (mdoc.Element),
+// which checks the definition when the issuer starts or `config validate`
+// runs.
 type Element struct {
-	Type      string           `yaml:"type"`
-	Mandatory bool             `yaml:"mandatory"`
-	Display   []ElementDisplay `yaml:"display"`
+	Type      string              `yaml:"type"`
+	Mandatory bool                `yaml:"mandatory"`
+	Display   []ElementDisplay    `yaml:"display"`
+	MaxLength int                 `yaml:"max_length"` // text: characters; bytes: octets (0 = default)
+	Latin1    bool                `yaml:"latin1"`     // text restricted to ISO/IEC 8859-1
+	Format    string              `yaml:"format"`     // alpha2, iso3166-2 (text); image (bytes)
+	Enum      []string            `yaml:"enum"`       // allowed text values
+	IntEnum   []int64             `yaml:"int_enum"`   // allowed integer values
+	Min       *int64              `yaml:"min"`
+	Max       *int64              `yaml:"max"`
+	Items     *Element            `yaml:"items"`      // array item type
+	MinItems  int                 `yaml:"min_items"`  // arrays
+	Fields    map[string]*Element `yaml:"fields"`     // map fields
+	MinFields int                 `yaml:"min_fields"` // maps
 }
 
 // ElementDisplay is the display name of an element in one locale.

@@ -430,9 +430,7 @@ func (c *Config) validateDoctypes(k *checker) {
 					k.add(ep, "must be a mapping")
 					continue
 				}
-				if !slices.Contains(elementTypes, e.Type) {
-					k.add(ep+".type", "must be one of %s", strings.Join(elementTypes, ", "))
-				}
+				k.elementType(ep, e)
 				seenL := map[string]bool{}
 				for j, dd := range e.Display {
 					dp := fmt.Sprintf("%s.display[%d]", ep, j)
@@ -442,6 +440,24 @@ func (c *Config) validateDoctypes(k *checker) {
 					k.locale(dp+".locale", dd.Locale, seenL)
 				}
 			}
+		}
+	}
+}
+
+// elementType checks the type of an element and of its items and fields;
+// the mdoc catalogue checks the rest of the definition.
+func (k *checker) elementType(path string, e *Element) {
+	if !slices.Contains(elementTypes, e.Type) {
+		k.add(path+".type", "must be one of %s", strings.Join(elementTypes, ", "))
+	}
+	if e.Items != nil {
+		k.elementType(path+".items", e.Items)
+	}
+	for _, name := range sortedKeys(e.Fields) {
+		if f := e.Fields[name]; f != nil {
+			k.elementType(path+".fields."+name, f)
+		} else {
+			k.add(path+".fields."+name, "must be a mapping")
 		}
 	}
 }

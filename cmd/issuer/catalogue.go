@@ -27,7 +27,7 @@ func catalogue(cfg *config.Config) (*mdoc.Catalogue, error) {
 		for ns, els := range d.Namespaces {
 			n := mdoc.Namespace{Elements: map[string]mdoc.Element{}}
 			for id, e := range els {
-				n.Elements[id] = mdoc.Element{Type: mdoc.ElementType(e.Type), Mandatory: e.Mandatory}
+				n.Elements[id] = mdocElement(e)
 			}
 			dt.Namespaces[ns] = n
 		}
@@ -79,6 +79,27 @@ func resolveConfigurations(cfg *config.Config) ([]resolvedConf, error) {
 		out = append(out, resolvedConf{ID: id, Config: cc, Metadata: m})
 	}
 	return out, errors.Join(errs...)
+}
+
+func mdocElement(e *config.Element) mdoc.Element {
+	out := mdoc.Element{
+		Type: mdoc.ElementType(e.Type), Mandatory: e.Mandatory, MaxLength: e.MaxLength, Latin1: e.Latin1,
+		Format: e.Format, Enum: e.Enum, IntEnum: e.IntEnum, Min: e.Min, Max: e.Max,
+		MinItems: e.MinItems, MinFields: e.MinFields,
+	}
+	if e.Items != nil {
+		it := mdocElement(e.Items)
+		out.Items = &it
+	}
+	if len(e.Fields) > 0 {
+		out.Fields = map[string]mdoc.Element{}
+		for name, f := range e.Fields {
+			if f != nil {
+				out.Fields[name] = mdocElement(f)
+			}
+		}
+	}
+	return out
 }
 
 type elementKey struct{ doctype, ns, el string }

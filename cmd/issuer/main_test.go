@@ -445,3 +445,48 @@ func TestServeUnderPath(t *testing.T) {
 		t.Fatalf("root metadata served for a tenant issuer: %d", res.StatusCode)
 	}
 }
+
+func TestExtraDoctypes(t *testing.T) {
+	// The example's doctypes pass the mdoc catalogue's definition checks.
+	b, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := config.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalogue(ex); err != nil {
+		t.Fatalf("example doctypes: %v", err)
+	}
+
+	doc := `
+issuer: http://localhost:8080
+development: true
+pki: {country: UT, organization: O}
+doctypes:
+  - doctype: org.example.card.1
+    namespaces:
+      org.example.card.1:
+        holder: {type: string, mandatory: true, display: [{name: Holder, locale: en}]}
+        tags: {type: array}
+credential_configurations:
+  card: {doctype: org.example.card.1, scope: card, claims: {org.example.card.1: [holder]}}
+`
+	cfg, err := config.Parse([]byte(doc), t.TempDir(), envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolveConfigurations(cfg); err == nil || !strings.Contains(err.Error(), "array without items") {
+		t.Fatalf("array without items accepted: %v", err)
+	}
+	cfg.Doctypes[0].Namespaces["org.example.card.1"]["tags"].Items = &config.Element{Type: "string"}
+	confs, err := resolveConfigurations(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := confs[0].Metadata.Claims
+	if len(cl) != 1 || !cl[0].Mandatory || len(cl[0].Display) != 1 || cl[0].Display[0].Name != "Holder" {
+		t.Fatalf("claims %+v", cl)
+	}
+}
