@@ -207,6 +207,7 @@ func TestValidationRules(t *testing.T) {
 		{"tls half", "tls: {cert_file: a.pem}\n", "tls: cert_file and key_file must be set together"},
 		{"wallet provider without anchors", "wallet_providers: [{name: w}]\n", "wallet_providers[0]: roots or jwks is required"},
 		{"missing root file", "wallet_providers: [{name: w, roots: [nope.pem]}]\n", "wallet_providers[0].roots[0]: cannot read"},
+		{"device as root", "wallet_providers: [{name: w, roots: [/dev/zero]}]\n", "wallet_providers[0].roots[0]: /dev/zero is not a regular file"},
 		{"wildcard redirect", "wallet_providers: [{name: w, jwks: j.json, redirect_uris: ['https://a/*']}]\n", "redirect_uris[0]: must be an absolute URI without wildcards"},
 		{"duplicate display locale", "display: [{name: a, locale: en}, {name: b, locale: EN}]\n", "display[1].locale: duplicate locale"},
 		{"bad locale", "display: [{name: a, locale: 'en_US'}]\n", "display[0].locale: not a BCP 47"},

@@ -539,11 +539,34 @@ func (k *checker) anchors(path string, roots []string, jwks string) {
 	}
 }
 
-// ReadCertificates reads every CERTIFICATE block of a PEM file.
-func ReadCertificates(path string) ([]*x509.Certificate, error) {
+// maxTrustFile bounds trust-anchor files read at validation.
+const maxTrustFile = 1 << 20
+
+// readTrustFile reads a regular file of at most maxTrustFile bytes (never a
+// device or a FIFO, which could block or never end).
+func readTrustFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > maxTrustFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxTrustFile)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	return data, nil
+}
+
+// ReadCertificates reads every CERTIFICATE block of a PEM file.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	data, err := readTrustFile(path)
+	if err != nil {
+		return nil, err
 	}
 	var certs []*x509.Certificate
 	for {
@@ -569,9 +592,9 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 
 // ReadJWKS reads a JWK Set file of public keys.
 func ReadJWKS(path string) (*jose.JSONWebKeySet, error) {
-	data, err := os.ReadFile(path)
+	data, err := readTrustFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+		return nil, err
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(data, &set); err != nil {

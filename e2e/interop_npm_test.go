@@ -187,7 +187,7 @@ func runWallet(t *testing.T, node string, in map[string]any) *walletResult {
 	if _, ok := in["metadataTrustPem"]; ok && !res.SignedMetadata {
 		t.Fatal("the wallet was given the metadata trust anchor but used unsigned metadata")
 	}
-	t.Logf("npm wallet exchanges (signed metadata: %v):\n%s", res.SignedMetadata, res.trace())
+	t.Logf("npm wallet exchanges (signed metadata: %v, notified: %v):\n%s", res.SignedMetadata, res.Notified, res.trace())
 	return &res
 }
 

@@ -435,6 +435,7 @@ type walletResult struct {
 	HolderPublicJWKs  []json.RawMessage `json:"holderPublicJwks"`
 	RequestedBy       string            `json:"requestedBy"`
 	SignedMetadata    bool              `json:"signedMetadata"`
+	Notified          bool              `json:"notified"`
 	Steps             []walletStep      `json:"steps"`
 	Error             string            `json:"error"`
 	Step              string            `json:"step"`

@@ -29,7 +29,7 @@
 
 // }
 // stdout: JSON {credentials: [base64url IssuerSigned...], holderPrivateJwks, holderPublicJwks,
-//               holderPrivateJwk, holderPublicJwk, notificationId, requestedBy,
+//               holderPrivateJwk, holderPublicJwk, notified, requestedBy,
 //               signedMetadata, steps: [...]}
 // On failure: stdout JSON {error, step, steps}, exit code 1 (2 for bad input).
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
@@ -500,6 +500,7 @@ async function main() {
   );
   const identifier = detail?.credential_identifiers?.[0];
   let credentialResponse;
+  let dpopNonce = token.dpop?.nonce;
   if (identifier) {
     // retrieveCredentials always sends credential_configuration_id, which
     // §8.2 forbids next to credential_identifier; use the resource request.
@@ -507,7 +508,7 @@ async function main() {
       url: issuerMetadata.credentialIssuer.credential_endpoint,
       accessToken: tr.access_token,
       callbacks,
-      dpop: { signer: dpopSigner, nonce: token.dpop?.nonce },
+      dpop: { signer: dpopSigner, nonce: dpopNonce },
       requestOptions: {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -516,20 +517,35 @@ async function main() {
     });
     if (!res.ok) fail(`credential endpoint HTTP ${res.response.status}: ${(await res.response.text()).slice(0, 300)}`);
     credentialResponse = await res.response.json();
+    dpopNonce = res.dpop?.nonce ?? dpopNonce;
   } else {
     const res = await client.retrieveCredentials({
       issuerMetadata,
       credentialConfigurationId: configurationId,
       proofs: { jwt: proofs },
       accessToken: tr.access_token,
-      dpop: { signer: dpopSigner, nonce: token.dpop?.nonce },
+      dpop: { signer: dpopSigner, nonce: dpopNonce },
     });
     credentialResponse = res.credentialResponse;
+    dpopNonce = res.dpop?.nonce ?? dpopNonce;
   }
   const creds = (credentialResponse.credentials ?? []).map((c) => c.credential);
   if (creds.length !== holders.length) fail(`expected ${holders.length} credentials, got ${creds.length}`);
   for (const c of creds) {
     if (typeof c !== 'string' || !/^[A-Za-z0-9_-]+$/.test(c)) fail('credential is not unpadded base64url (OpenID4VCI A.2.4)');
+  }
+  // OpenID4VCI §11: tell the issuer the credentials were stored.
+  let notified = false;
+  if (credentialResponse.notification_id && issuerMetadata.credentialIssuer.notification_endpoint) {
+    step('notification');
+    const res = await client.sendNotification({
+      issuerMetadata,
+      notification: { notificationId: credentialResponse.notification_id, event: 'credential_accepted' },
+      accessToken: tr.access_token,
+      dpop: { signer: dpopSigner, nonce: dpopNonce },
+    });
+    notified = res.response.status === 204;
+    if (!notified) fail(`notification endpoint answered HTTP ${res.response.status}, want 204 (OpenID4VCI §11.2)`);
   }
   step('done');
   process.stdout.write(
@@ -541,7 +557,7 @@ async function main() {
       holderPublicJwk: holders[0].publicJwk,
       holderPrivateJwks: holders.map((h) => h.privateJwk),
       holderPublicJwks: holders.map((h) => h.publicJwk),
-      notificationId: credentialResponse.notification_id,
+      notified,
       requestedBy: identifier ? 'credential_identifier' : 'credential_configuration_id',
       signedMetadata: Boolean(issuerMetadata.signedCredentialIssuer),
       steps,
