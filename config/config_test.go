@@ -147,6 +147,13 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
+func TestDecodeErrorsHideValues(t *testing.T) {
+	_, err := Decode([]byte("secrets:\n  nonce_keys: c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw\n"))
+	if err == nil || strings.Contains(err.Error(), "c2VjcmV0") || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestIssuerIdentifier(t *testing.T) {
 	for _, tc := range []struct {
 		name, issuer string

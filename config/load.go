@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,7 +86,9 @@ func Decode(data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("config: empty document")
 		}
-		return nil, fmt.Errorf("config: %w", err)
+		// yaml.v3 quotes the offending value in backticks; the value may be
+		// a secret put in the wrong place, so it is not repeated.
+		return nil, fmt.Errorf("config: %s", yamlValueRE.ReplaceAllString(err.Error(), "`...`"))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -93,6 +96,8 @@ func Decode(data []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+var yamlValueRE = regexp.MustCompile("`[^`]*`")
 
 // Environment overrides for deployment values. Lists are comma-separated.
 const (
