@@ -68,6 +68,44 @@ func (s *Service) createDeferred(ctx context.Context, g *grantCtx, configID stri
 	return tx, nil
 }
 
+// Deferred transaction states reported by DeferredStatus.
+const (
+	DeferredPending  = deferredPending
+	DeferredApproved = deferredApproved
+	DeferredRejected = deferredRejected
+)
+
+// DeferredInfo describes a live deferred transaction for the admin API: no
+// claim values, no keys.
+type DeferredInfo struct {
+	State           string
+	ConfigurationID string
+	ClientID        string
+	WalletProvider  string
+	Keys            int
+	Created         time.Time
+	Expires         time.Time
+}
+
+// DeferredStatus reports a deferred transaction that has not been redeemed.
+// ErrUnknownTransaction if there is none.
+func (s *Service) DeferredStatus(ctx context.Context, transactionID string) (*DeferredInfo, error) {
+	b, err := s.o.Store.Get(ctx, KindDeferred, secretKey(transactionID))
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
+		return nil, ErrUnknownTransaction
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec deferredRecord
+	if err := storage.Decode(b, &rec); err != nil {
+		return nil, err
+	}
+	return &DeferredInfo{State: rec.State, ConfigurationID: rec.ConfigurationID, ClientID: rec.ClientID,
+		WalletProvider: rec.WalletProvider, Keys: len(rec.Keys), Created: time.Unix(rec.Created, 0),
+		Expires: time.Unix(rec.Expires, 0)}, nil
+}
+
 // ApproveDeferred marks a pending deferred transaction ready: the next poll
 // of the Deferred Credential Endpoint issues the credentials.
 func (s *Service) ApproveDeferred(ctx context.Context, transactionID string) error {

@@ -53,8 +53,14 @@ func TestDeferredFlow(t *testing.T) {
 					t.Fatalf("T82: %d %s", rec.Code, rec.Body)
 				}
 			}
+			if st, err := h.svc.DeferredStatus(t.Context(), tx); err != nil || st.State != DeferredPending || st.ConfigurationID != "mdl_deferred" || st.Keys != 1 || st.ClientID != testClient {
+				t.Fatalf("status %+v %v", st, err)
+			}
 			if err := h.svc.ApproveDeferred(t.Context(), tx); err != nil {
 				t.Fatal(err)
+			}
+			if st, err := h.svc.DeferredStatus(t.Context(), tx); err != nil || st.State != DeferredApproved {
+				t.Fatalf("status %+v %v", st, err)
 			}
 			if err := h.svc.ApproveDeferred(t.Context(), tx); !errors.Is(err, ErrTransactionDecided) {
 				t.Fatalf("second approval: %v", err)
@@ -66,6 +72,9 @@ func TestDeferredFlow(t *testing.T) {
 			}
 			// T83: the id is spent.
 			wantError(t, h.poll(tx), 400, oauth.CodeInvalidTransactionID)
+			if _, err := h.svc.DeferredStatus(t.Context(), tx); !errors.Is(err, ErrUnknownTransaction) {
+				t.Fatalf("status after redemption: %v", err)
+			}
 		})
 	}
 }

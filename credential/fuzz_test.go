@@ -148,3 +148,36 @@ func FuzzJWERequest(f *testing.F) {
 		checkOutcome(t, err, oauth.CodeInvalidEncryptionParameters)
 	})
 }
+
+// FuzzDeferredAndNotification sends arbitrary bodies to the Deferred
+// Credential and Notification endpoints behind valid authorization.
+func FuzzDeferredAndNotification(f *testing.F) {
+	h := newHarness(f)
+	tx := h.startDeferred()
+	b, _ := decodeCredentials(f, h.credential(map[string]any{"credential_configuration_id": "mdl",
+		"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{})}}}))
+	for _, s := range []string{
+		`{"transaction_id":"` + tx + `"}`,
+		`{"notification_id":"` + b.NotificationID + `","event":"credential_accepted"}`,
+		`{"notification_id":"` + b.NotificationID + `","event":"credential_failure","event_description":"x"}`,
+		`{"transaction_id":7}`, `{"notification_id":[],"event":{}}`, `{}`, `nul`, `{"a":1}{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h.t = t
+		for _, path := range []string{PathDeferred, PathNotification} {
+			rec := h.send(req{path: path, body: body})
+			switch {
+			case rec.Code == http.StatusOK || rec.Code == http.StatusAccepted || rec.Code == http.StatusNoContent:
+			case rec.Code >= 400 && rec.Code < 500:
+				var e oauth.Body
+				if json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error == "" {
+					t.Fatalf("%s: 4xx without error body: %q", path, rec.Body)
+				}
+			default:
+				t.Fatalf("%s: status %d: %s", path, rec.Code, rec.Body)
+			}
+		}
+	})
+}
