@@ -55,6 +55,8 @@ const (
 	otherScope   = "pid"
 	redirectURI  = "https://wallet.example/cb"
 	redirectURI2 = "https://wallet.example/cb?dummy1=lorem&dummy2=ipsum"
+	// nativeRedirectURI is a private-use scheme redirect (RFC 8252 §7.1).
+	nativeRedirectURI = "eu.example.wallet:/oauth/cb"
 )
 
 // cheapDevHash is bcrypt("testpass") at the minimum cost, to keep tests
@@ -68,6 +70,7 @@ var cheapDevHash = func() string {
 }()
 
 type envConfig struct {
+	challenges bool
 	dpopNonces bool
 	refresh    bool
 	store      func(t testing.TB, now func() time.Time) storage.Store
@@ -78,6 +81,7 @@ type envOpt func(*envConfig)
 
 func withDPoPNonces() envOpt { return func(c *envConfig) { c.dpopNonces = true } }
 func withRefresh() envOpt    { return func(c *envConfig) { c.refresh = true } }
+func withChallenges() envOpt { return func(c *envConfig) { c.challenges = true } }
 func withStore(f func(t testing.TB, now func() time.Time) storage.Store) envOpt {
 	return func(c *envConfig) { c.store = f }
 }
@@ -118,10 +122,17 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 
 	e.provider = wiatest.NewProvider("test-wallet-provider")
 	e.provider.Now = e.clock.Now
-	e.provider.RedirectURIs = []string{redirectURI, redirectURI2}
+	e.provider.RedirectURIs = []string{redirectURI, redirectURI2, nativeRedirectURI}
 	var err error
-	e.attV, err = wia.NewVerifier(wia.Options{Issuer: e.issuer, Providers: []wia.Provider{e.provider.Provider()},
-		Replay: e.store, Now: e.clock.Now})
+	wo := wia.Options{Issuer: e.issuer, Providers: []wia.Provider{e.provider.Provider()}, Replay: e.store, Now: e.clock.Now}
+	if cfg.challenges {
+		cs, err := nonce.New([][]byte{[]byte("challenge-secret-0123456789abcdef")}, "attestation-challenge", time.Minute, e.clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wo.Challenges, wo.RequireChallenge = cs, true
+	}
+	e.attV, err = wia.NewVerifier(wo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +165,9 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 			}
 			return []string{"family_name"}
 		},
-		RefreshTokens: cfg.refresh,
-		Now:           e.clock.Now,
+		RefreshTokens:     cfg.refresh,
+		ChallengeEndpoint: cfg.challenges,
+		Now:               e.clock.Now,
 	}
 	if cfg.mutate != nil {
 		cfg.mutate(&o)

@@ -143,6 +143,9 @@ func (o *Options) normalize() error {
 	if o.Attestation == nil {
 		return errors.New("authz: Attestation verifier is required (HAIP §4.4.1)")
 	}
+	if ce, ok := o.Attestation.(interface{ ChallengesEnabled() bool }); ok && o.ChallengeEndpoint && !ce.ChallengesEnabled() {
+		return errors.New("authz: ChallengeEndpoint needs an attestation verifier with a challenge source")
+	}
 	if o.DPoP == nil {
 		return errors.New("authz: DPoP verifier is required (HAIP §4)")
 	}

@@ -139,7 +139,9 @@ func (s *Server) validatePAR(ctx context.Context, r *http.Request, c *client) (*
 	if redirect == "" {
 		return nil, oauth.InvalidRequest("redirect_uri is required (FAPI 2.0)")
 	}
-	if u, err := url.Parse(redirect); err != nil || !u.IsAbs() || u.Fragment != "" || u.Host == "" {
+	// Absolute, no fragment (RFC 6749 §3.1.2); private-use schemes of
+	// native wallets (RFC 8252 §7.1) are allowed if the provider lists them.
+	if u, err := url.Parse(redirect); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(redirect, "#") {
 		return nil, oauth.InvalidRequest("redirect_uri must be an absolute URI without fragment")
 	}
 	if !slices.Contains(c.redirectURIs, redirect) {

@@ -60,6 +60,8 @@ func TestPAR(t *testing.T) {
 		{name: "T24 code_challenge malformed", form: func(_ *wallet, f url.Values) { f.Set("code_challenge", "short") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "T25 request_uri inside PAR", form: func(_ *wallet, f url.Values) { f.Set("request_uri", "urn:ietf:params:oauth:request_uri:x") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "T26 redirect_uri missing", form: func(_ *wallet, f url.Values) { f.Del("redirect_uri") }, status: 400, code: oauth.CodeInvalidRequest},
+		{name: "private-use scheme redirect_uri listed by the provider", form: func(_ *wallet, f url.Values) { f.Set("redirect_uri", nativeRedirectURI) }, status: http.StatusCreated},
+		{name: "redirect_uri with fragment", form: func(_ *wallet, f url.Values) { f.Set("redirect_uri", redirectURI+"#x") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "redirect_uri not allowed for the provider", form: func(_ *wallet, f url.Values) { f.Set("redirect_uri", "https://evil.example/cb") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "redirect_uri prefix of an allowed one", form: func(_ *wallet, f url.Values) { f.Set("redirect_uri", "https://wallet.example/cb/x") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "T27 authorization_details of unknown type", form: func(_ *wallet, f url.Values) {

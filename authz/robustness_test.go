@@ -15,6 +15,7 @@ import (
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 	"github.com/mdoc-issuer/issuer/storage/redis"
+	"github.com/mdoc-issuer/issuer/wia/wiatest"
 )
 
 func TestEndToEndCodeFlowRedis(t *testing.T) {
@@ -299,11 +300,12 @@ func TestOptionsValidation(t *testing.T) {
 		"duplicate scope": func(o *Options) {
 			o.Credentials = append(o.Credentials, CredentialConfiguration{ID: "x", Scope: testScope})
 		},
-		"code lifetime 61 s": func(o *Options) { o.AuthorizeCodeLifespan = 61 * time.Second },
-		"PAR lifetime 601 s": func(o *Options) { o.PARLifespan = 601 * time.Second },
-		"PAR lifetime 4 s":   func(o *Options) { o.PARLifespan = 4 * time.Second },
-		"refresh 2 years":    func(o *Options) { o.RefreshTokenLifespan = 2 * 365 * 24 * time.Hour },
-		"relative path":      func(o *Options) { o.Paths.Token = "token" },
+		"code lifetime 61 s":                    func(o *Options) { o.AuthorizeCodeLifespan = 61 * time.Second },
+		"PAR lifetime 601 s":                    func(o *Options) { o.PARLifespan = 601 * time.Second },
+		"PAR lifetime 4 s":                      func(o *Options) { o.PARLifespan = 4 * time.Second },
+		"refresh 2 years":                       func(o *Options) { o.RefreshTokenLifespan = 2 * 365 * 24 * time.Hour },
+		"relative path":                         func(o *Options) { o.Paths.Token = "token" },
+		"challenge endpoint without challenges": func(o *Options) { o.ChallengeEndpoint = true },
 	} {
 		o := base
 		mut(&o)
@@ -311,4 +313,26 @@ func TestOptionsValidation(t *testing.T) {
 			t.Fatalf("%s accepted", name)
 		}
 	}
+}
+
+// TestAttestationChallenge: T30, with a challenge endpoint a PoP without
+// challenge gets use_attestation_challenge and a fresh challenge header; a
+// PoP carrying a challenge from the endpoint succeeds.
+func TestAttestationChallenge(t *testing.T) {
+	e := newEnv(t, withChallenges())
+	w := e.newWallet("w1")
+	resp := e.par(w, w.parForm(testScope))
+	m := decode(t, resp)
+	if resp.StatusCode != 400 || m.str("error") != oauth.CodeUseAttestationChallenge || resp.Header.Get(oauth.HeaderAttestationChallenge) == "" {
+		t.Fatalf("%d %v %v", resp.StatusCode, m, resp.Header)
+	}
+	cr, err := http.Post(e.srv.Endpoints().Challenge, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustStatus(t, cr, 200).str("attestation_challenge")
+	h := http.Header{}
+	e.clientAuth(h, w, nil, []wiatest.Option{wiatest.WithChallenge(c)})
+	h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().PAR))
+	mustStatus(t, e.post(e.srv.Endpoints().PAR, w.parForm(testScope), h), http.StatusCreated)
 }

@@ -150,7 +150,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(s.basePath+p.Consent, s.handleConsent)
 	mux.HandleFunc(s.basePath+p.Token, s.handleToken)
 	if s.o.ChallengeEndpoint {
-		mux.HandleFunc(s.basePath+p.Challenge, s.handleChallenge)
+		mux.HandleFunc(s.basePath+p.Challenge, s.Challenge)
 	}
 	return recoverer(mux)
 }
@@ -171,9 +171,9 @@ func recoverer(h http.Handler) http.Handler {
 	})
 }
 
-// handleChallenge is the ABCA challenge endpoint (ABCA-07 §8): POST, 200
+// Challenge is the ABCA challenge endpoint handler (ABCA-07 §8): POST, 200
 // {"attestation_challenge": ...}, Cache-Control: no-store.
-func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Challenge(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		oauth.WriteError(w, oauth.New(http.StatusMethodNotAllowed, oauth.CodeInvalidRequest, "the challenge endpoint accepts POST only"))
