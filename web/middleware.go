@@ -98,9 +98,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 
 		var err error
-		if req.ContentLength > s.o.MaxBodyBytes {
+		switch {
+		case route != nil && route.CORS && cors(c, route):
+			// A CORS preflight, answered without running the handler.
+		case req.ContentLength > s.o.MaxBodyBytes:
 			err = httpx.TooLarge()
-		} else {
+		default:
 			if req.Body != nil && req.Body != http.NoBody {
 				req.Body = http.MaxBytesReader(c.Response(), req.Body, s.o.MaxBodyBytes)
 			}

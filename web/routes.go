@@ -69,6 +69,10 @@ type Route struct {
 	NoStore bool
 	// Admin: served on the admin listener when one is configured.
 	Admin bool
+	// CORS: called by browser-based wallets across origins. These endpoints
+	// use no cookies (wallets authenticate with attestation headers and
+	// DPoP-bound tokens), so any origin may call them; see cors.go.
+	CORS bool
 }
 
 var (
@@ -83,29 +87,29 @@ var (
 func routes(prefix string, h Handlers) []Route {
 	p := prefix
 	rows := []Route{
-		{Name: "credential_issuer_metadata", Methods: get, Path: WellKnownCredentialIssuer + p, Handler: h.IssuerMetadata},
-		{Name: "oauth_as_metadata", Methods: get, Path: WellKnownAS + p, Handler: h.ASMetadata},
-		{Name: "par", Methods: post, Path: p + PathPAR, Handler: h.PAR, NoStore: true},
+		{Name: "credential_issuer_metadata", Methods: get, Path: WellKnownCredentialIssuer + p, Handler: h.IssuerMetadata, CORS: true},
+		{Name: "oauth_as_metadata", Methods: get, Path: WellKnownAS + p, Handler: h.ASMetadata, CORS: true},
+		{Name: "par", Methods: post, Path: p + PathPAR, Handler: h.PAR, NoStore: true, CORS: true},
 		{Name: "authorize", Methods: getPost, Path: p + PathAuthorize, Handler: h.Authorize, NoStore: true},
 		{Name: "authorize_pages", Methods: getPost, Path: p + PathAuthorize + "/*", Handler: h.Authorize, NoStore: true},
-		{Name: "token", Methods: post, Path: p + PathToken, Handler: h.Token, NoStore: true},
-		{Name: "challenge", Methods: post, Path: p + PathChallenge, Handler: h.Challenge, NoStore: true},
-		{Name: "nonce", Methods: post, Path: p + PathNonce, Handler: h.Nonce, NoStore: true},
-		{Name: "credential", Methods: post, Path: p + PathCredential, Handler: h.Credential, NoStore: true},
-		{Name: "deferred_credential", Methods: post, Path: p + PathDeferred, Handler: h.Deferred, NoStore: true},
-		{Name: "notification", Methods: post, Path: p + PathNotification, Handler: h.Notification, NoStore: true},
-		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true},
+		{Name: "token", Methods: post, Path: p + PathToken, Handler: h.Token, NoStore: true, CORS: true},
+		{Name: "challenge", Methods: post, Path: p + PathChallenge, Handler: h.Challenge, NoStore: true, CORS: true},
+		{Name: "nonce", Methods: post, Path: p + PathNonce, Handler: h.Nonce, NoStore: true, CORS: true},
+		{Name: "credential", Methods: post, Path: p + PathCredential, Handler: h.Credential, NoStore: true, CORS: true},
+		{Name: "deferred_credential", Methods: post, Path: p + PathDeferred, Handler: h.Deferred, NoStore: true, CORS: true},
+		{Name: "notification", Methods: post, Path: p + PathNotification, Handler: h.Notification, NoStore: true, CORS: true},
+		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true, CORS: true},
 		{Name: "credential_offer_pages", Methods: get, Path: p + PathOffers + ":id/*", Handler: h.Offer, NoStore: true},
 		{Name: "admin", Methods: adminAll, Path: p + PathAdmin + "/*", Handler: h.Admin, NoStore: true, Admin: true},
-		{Name: "iaca_certificate", Methods: get, Path: p + PathIACA, Handler: h.IACACert},
+		{Name: "iaca_certificate", Methods: get, Path: p + PathIACA, Handler: h.IACACert, CORS: true},
 		{Name: "iaca_crl", Methods: get, Path: p + PathIACACRL, Handler: h.IACACRL},
 	}
 	if p != "" {
 		// Legacy appended locations (OpenID4VCI drafts 13-15; RFC 8414 §5
 		// compatibility). At the host root both forms coincide.
 		rows = append(rows,
-			Route{Name: "credential_issuer_metadata_legacy", Methods: get, Path: p + WellKnownCredentialIssuer, Handler: h.IssuerMetadata},
-			Route{Name: "oauth_as_metadata_legacy", Methods: get, Path: p + WellKnownAS, Handler: h.ASMetadata},
+			Route{Name: "credential_issuer_metadata_legacy", Methods: get, Path: p + WellKnownCredentialIssuer, Handler: h.IssuerMetadata, CORS: true},
+			Route{Name: "oauth_as_metadata_legacy", Methods: get, Path: p + WellKnownAS, Handler: h.ASMetadata, CORS: true},
 		)
 	}
 	out := rows[:0]

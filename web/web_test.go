@@ -434,3 +434,34 @@ func TestAdminTokens(t *testing.T) {
 		t.Fatal("metrics must not need the admin token")
 	}
 }
+
+func TestCORS(t *testing.T) {
+	f := newFixture(t, nil)
+	req, _ := http.NewRequest(http.MethodOptions, f.ts.URL+"/tenant/credential", nil)
+	req.Header.Set("Origin", "https://wallet.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, dpop, content-type")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	h := res.Header
+	if res.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Methods") != "POST" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "DPoP") || h.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("preflight: %d %v", res.StatusCode, h)
+	}
+	res, _ = f.do(t, "POST", "/tenant/credential", "application/json", `{"a":`, "Origin", "https://wallet.example")
+	if res.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
+		t.Fatalf("error response without CORS headers: %v", res.Header)
+	}
+	res, _ = f.do(t, "GET", "/.well-known/openid-credential-issuer/tenant", "", "", "Origin", "https://wallet.example")
+	if res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatal("metadata without CORS")
+	}
+	// Not for the admin API.
+	res, _ = f.do(t, "POST", "/tenant/admin/v1/offers", "application/json", "{}", "Origin", "https://evil.example")
+	if res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("admin API allows cross-origin calls")
+	}
+}
