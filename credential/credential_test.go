@@ -330,6 +330,13 @@ func TestCredentialErrors(t *testing.T) {
 					}
 					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"jwt": []string{p}}))}
 				}, status: 400, code: oauth.CodeInvalidProof},
+				{name: "proof jti replayed in one request", build: func(h *harness) req {
+					cn := h.cnonce()
+					return req{path: PathCredential, body: body(h, withProofs("mdl", map[string]any{"jwt": []string{
+						h.proof(h.holder, cn, proofOpts{claims: map[string]any{"jti": "same"}}),
+						h.proof(newKey(h.t), cn, proofOpts{claims: map[string]any{"jti": "same"}}),
+					}}))}
+				}, status: 400, code: oauth.CodeInvalidProof},
 				{name: "T69 key attestation required, none sent", build: func(h *harness) req {
 					return req{path: PathCredential, body: body(h, withProofs("mdl_ka", jwtProof(h, proofOpts{})))}
 				}, status: 400, code: oauth.CodeInvalidProof},
@@ -634,3 +641,17 @@ func TestX5CProofKey(t *testing.T) {
 type nilReader struct{}
 
 func (nilReader) Read(p []byte) (int, error) { copy(p, randBytes(len(p))); return len(p), nil }
+
+// TestFailedRequestKeepsProofUsable: a request refused for a reason the
+// wallet does not control (claims source down) does not burn the proof's
+// jti; the same body succeeds on retry, and only once.
+func TestFailedRequestKeepsProofUsable(t *testing.T) {
+	h := newHarness(t)
+	b := mustJSON(t, map[string]any{"credential_configuration_id": "mdl",
+		"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{claims: map[string]any{"jti": "j-retry"}})}}})
+	h.claims.fail = errOutage
+	wantError(t, h.send(req{path: PathCredential, body: b}), 503, oauth.CodeTemporarilyUnavailable)
+	h.claims.fail = nil
+	decodeCredentials(t, h.send(req{path: PathCredential, body: b}))
+	wantError(t, h.send(req{path: PathCredential, body: b}), 400, oauth.CodeInvalidProof)
+}

@@ -43,6 +43,9 @@ type deferredRecord struct {
 }
 
 func (s *Service) createDeferred(ctx context.Context, g *grantCtx, configID string, pk *provenKeys) (string, error) {
+	if err := s.rememberProofs(ctx, pk); err != nil {
+		return "", err
+	}
 	keys, err := jwkJSON(pk.keys)
 	if err != nil {
 		return "", oauth.ServerError(err)

@@ -275,6 +275,9 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	if len(claims) == 0 {
 		return nil, claimsError(ErrNoClaims)
 	}
+	if err := s.rememberProofs(ctx, pk); err != nil {
+		return nil, err
+	}
 	now := s.o.Now()
 	resp := &credentialResponse{}
 	var ids []string

@@ -45,8 +45,8 @@ func invalidProof(format string, args ...any) *oauth.Error {
 
 // verifyProofs validates the proofs parameter (VCI §8.2, Appendix F) for
 // configuration cfg and returns the device keys to bind credentials to.
-// Nothing is consumed until every proof passed: c_nonces are stateless, and
-// jti values are remembered only at the end.
+// Nothing is consumed here: c_nonces are stateless, and jti values are
+// remembered by rememberProofs once the request can be served.
 func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.RawMessage, g *grantCtx) (*provenKeys, error) {
 	if isAbsent(raw) {
 		return nil, invalidProof("proofs missing: this configuration requires key binding")
@@ -135,17 +135,26 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 	if len(pk.keys) > batch {
 		return nil, invalidProof("%d distinct keys exceed the batch size of %d", len(pk.keys), batch)
 	}
+	return pk, nil
+}
+
+// rememberProofs records the jti values of the request's key proofs, so that
+// a proof carrying a jti is accepted once. It runs after everything that can
+// fail for reasons the wallet does not control (the claims source), right
+// before credentials are signed or a deferred transaction is stored.
+func (s *Service) rememberProofs(ctx context.Context, pk *provenKeys) error {
 	for _, m := range pk.jtis {
 		sum := sha256.Sum256([]byte(s.o.Issuer + "\x00" + m.id))
 		err := s.o.Store.Remember(ctx, KindKeyProofJTI, base64.RawURLEncoding.EncodeToString(sum[:]), m.exp)
 		switch {
 		case errors.Is(err, storage.ErrAlreadyUsed):
-			return nil, invalidProof("key proof replayed (jti seen before)")
+			return invalidProof("key proof replayed (jti seen before)")
 		case err != nil:
-			return nil, wireError(err)
+			return wireError(err)
 		}
 	}
-	return pk, nil
+	pk.jtis = nil
+	return nil
 }
 
 type proofResult struct {
