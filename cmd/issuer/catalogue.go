@@ -38,11 +38,12 @@ func catalogue(cfg *config.Config) (*mdoc.Catalogue, error) {
 
 // resolveConfigurations checks every configuration's doctype and claims
 // against the catalogue and builds its metadata. Configurations are returned
-// sorted by id. Every problem is reported, with its config path.
-func resolveConfigurations(cfg *config.Config) ([]resolvedConf, error) {
+// sorted by id, with the catalogue (built-in doctypes extended by the
+// configuration's). Every problem is reported, with its config path.
+func resolveConfigurations(cfg *config.Config) (*mdoc.Catalogue, []resolvedConf, error) {
 	cat, err := catalogue(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("doctypes: %w", err)
+		return nil, nil, fmt.Errorf("doctypes: %w", err)
 	}
 	displays := elementDisplays(cfg)
 	ids := make([]string, 0, len(cfg.CredentialConfigurations))
@@ -78,7 +79,7 @@ func resolveConfigurations(cfg *config.Config) ([]resolvedConf, error) {
 		}
 		out = append(out, resolvedConf{ID: id, Config: cc, Metadata: m})
 	}
-	return out, errors.Join(errs...)
+	return cat, out, errors.Join(errs...)
 }
 
 func mdocElement(e *config.Element) mdoc.Element {

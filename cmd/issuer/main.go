@@ -125,7 +125,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(path, nil)
 	if err == nil {
-		_, err = resolveConfigurations(cfg)
+		_, _, err = resolveConfigurations(cfg)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)

@@ -324,7 +324,7 @@ func TestHealthcheckCommand(t *testing.T) {
 func TestResolveAllCatalogueElements(t *testing.T) {
 	cfg := devConfig(t, nil)
 	cfg.CredentialConfigurations["org.iso.18013.5.1.mDL"].Claims = nil
-	confs, err := resolveConfigurations(cfg)
+	_, confs, err := resolveConfigurations(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,11 +477,11 @@ credential_configurations:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := resolveConfigurations(cfg); err == nil || !strings.Contains(err.Error(), "array without items") {
+	if _, _, err := resolveConfigurations(cfg); err == nil || !strings.Contains(err.Error(), "array without items") {
 		t.Fatalf("array without items accepted: %v", err)
 	}
 	cfg.Doctypes[0].Namespaces["org.example.card.1"]["tags"].Items = &config.Element{Type: "string"}
-	confs, err := resolveConfigurations(cfg)
+	_, confs, err := resolveConfigurations(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

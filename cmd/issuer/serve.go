@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mdoc-issuer/issuer/config"
+	"github.com/mdoc-issuer/issuer/mdoc"
 	"github.com/mdoc-issuer/issuer/metadata"
 	"github.com/mdoc-issuer/issuer/pki"
 	"github.com/mdoc-issuer/issuer/storage"
@@ -37,10 +38,11 @@ type app struct {
 	registry *prometheus.Registry
 
 	store     storage.Store
-	nonceKeys [][]byte       // secrets.nonce_keys, decoded (first signs)
-	confs     []resolvedConf // credential configurations with their claims
-	pki       *pki.Bundle    // nil when no PKI is present
-	handlers  web.Handlers   // mounted protocol endpoints
+	nonceKeys [][]byte        // secrets.nonce_keys, decoded (first signs)
+	catalogue *mdoc.Catalogue // built-in doctypes + config doctypes (claims validation)
+	confs     []resolvedConf  // credential configurations with their claims
+	pki       *pki.Bundle     // nil when no PKI is present
+	handlers  web.Handlers    // mounted protocol endpoints
 	metaAS    *metadata.AuthorizationServer
 	meta      *metadata.Service // built after every protocol is wired
 	web       *web.Server
@@ -87,8 +89,8 @@ func (a *app) close() {
 }
 
 func (a *app) loadConfigurations(context.Context) error {
-	confs, err := resolveConfigurations(a.cfg)
-	a.confs = confs
+	cat, confs, err := resolveConfigurations(a.cfg)
+	a.catalogue, a.confs = cat, confs
 	return err
 }
 
@@ -151,8 +153,9 @@ func (a *app) loadPKI(context.Context) error {
 //     batch members for buildMetadata.
 //   - authz: authz.New(...) -> PAR, Authorize, Token, Challenge =
 //     srv.Handler(); set a.metaAS from the mounted endpoints.
-//   - offer: Offer = public handler; Admin = admin handler (needs
-//     admin.tokens).
+//   - offer: Offer = PublicHandler(), Admin = AdminHandler() with
+//     AdminTokens = a.cfg.Admin.Tokens, Validator = a.catalogue, PreAuth =
+//     the authz server, Deferred = the credential service.
 //
 // Until then the issuer serves metadata, the IACA certificate, health and
 // metrics.
