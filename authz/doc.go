@@ -51,6 +51,28 @@
 // step) and bound to the browser by an HttpOnly SameSite=Lax cookie plus a
 // per-flow CSRF token.
 //
+// # Policy choices where the specs leave room
+//
+//   - The request_uri is single use, consumed when the authorization
+//     completes (approve, deny or cancel), not when the page is first shown:
+//     reloading the authorization URL before completion works (RFC 9126 §4,
+//     OIDF par-ensure-reused-request-uri-prior-to-auth-completion-succeeds).
+//   - state is required at PAR (fosite cannot accept an absent state).
+//   - Unknown scope values are ignored (OpenID4VCI §5.1.2); a request with no
+//     known scope and no authorization_details is invalid_scope.
+//   - A token request without DPoP proof is 400 invalid_dpop_proof; a proof
+//     key other than the one bound at PAR (dpop_jkt or DPoP header) is
+//     invalid_grant, as is another wallet instance key (attestation cnf)
+//     than the one that pushed the request.
+//   - A code or pre-authorized code used twice is invalid_grant and the
+//     tokens of its first use are revoked (RFC 6749 §4.1.2). Refresh tokens
+//     rotate; a reused one revokes the grant (fosite behaviour).
+//   - Wrong tx_code is invalid_grant (OpenID4VCI 1.0 §6.3); a missing or
+//     unexpected tx_code is invalid_request. TxCodeMaxAttempts failures
+//     delete the pre-authorized code.
+//   - Login throttling: LoginMaxAttempts failed logins per username within
+//     LoginWindow lock the username for the rest of the window.
+//
 // Development test user: NewDevAuthenticator returns an Authenticator with
 // username "testuser", password "testpass", subject "dev-subject-1". It is for
 // tests and local runs only; production reads a users file (LoadUsersFile).

@@ -40,13 +40,23 @@ type preAuthDTO struct {
 	RequestID string   `cbor:"6,keyasint"`
 }
 
-// txMAC keys the tx_code hash with the global secret: tx codes are short,
-// so an unkeyed hash in a store dump would be brute-forced offline.
-func (s *Server) txMAC(tx string) []byte {
-	m := hmac.New(sha256.New, s.o.GlobalSecret)
+// txMAC keys the tx_code hash with a secret: tx codes are short, so an
+// unkeyed hash in a store dump would be brute-forced offline.
+func txMAC(secret []byte, tx string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("authz tx_code\x00"))
 	m.Write([]byte(tx))
 	return m.Sum(nil)
+}
+
+// txCodeMatches compares in constant time under the current and the
+// rotated secrets.
+func (s *Server) txCodeMatches(tx string, stored []byte) bool {
+	ok := hmac.Equal(txMAC(s.o.GlobalSecret, tx), stored)
+	for _, k := range s.o.RotatedSecrets {
+		ok = hmac.Equal(txMAC(k, tx), stored) || ok
+	}
+	return ok
 }
 
 // IssuePreAuthorizedCode stores a single-use pre-authorized code (256 bits)
@@ -78,7 +88,7 @@ func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization)
 	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
 		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: rid}
 	if p.TxCode != "" {
-		d.TxMAC = s.txMAC(p.TxCode)
+		d.TxMAC = txMAC(s.o.GlobalSecret, p.TxCode)
 	}
 	b, err := encode(d)
 	if err != nil {
@@ -151,7 +161,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		return oauth.InvalidRequest("tx_code is required for this pre-authorized code")
 	case d.TxMAC == nil && hasTx:
 		return oauth.InvalidRequest("tx_code was sent but the offer requires none")
-	case d.TxMAC != nil && !hmac.Equal(s.txMAC(tx[0]), d.TxMAC):
+	case d.TxMAC != nil && !s.txCodeMatches(tx[0], d.TxMAC):
 		n, err := s.o.Store.Incr(ctx, counterTx, key, time.UnixMilli(d.Exp))
 		if err != nil {
 			return err

@@ -126,3 +126,48 @@ func TestIssuePreAuthorizedCodeValidation(t *testing.T) {
 		t.Fatalf("%q %q %v %v", c1, c2, err1, err2)
 	}
 }
+
+// TestSecretRotation: after rotating GlobalSecret (old one in
+// RotatedSecrets), tokens and tx_code MACs made under the old secret still
+// verify; without the old secret they do not.
+func TestSecretRotation(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWallet("w1")
+	tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(e.preAuthCode(""), "")}), 200).str("access_token")
+	code := e.preAuthCode("777777")
+
+	o := e.srv.o
+	o.RotatedSecrets = [][]byte{o.GlobalSecret}
+	o.GlobalSecret = []byte("the-next-global-secret-0123456789abcdef")
+	rotated, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.ValidateAccessToken(context.Background(), tok); err != nil {
+		t.Fatalf("rotated server rejects old token: %v", err)
+	}
+	o.RotatedSecrets = nil
+	forgetful, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := forgetful.ValidateAccessToken(context.Background(), tok); err == nil {
+		t.Fatal("token accepted without its secret")
+	}
+	if !rotated.txCodeMatches("777777", mustPreAuth(t, e, code).TxMAC) || forgetful.txCodeMatches("777777", mustPreAuth(t, e, code).TxMAC) {
+		t.Fatal("tx_code MAC rotation")
+	}
+}
+
+func mustPreAuth(t *testing.T, e *env, code string) *preAuthDTO {
+	t.Helper()
+	b, err := e.store.Get(context.Background(), kindPreAuth, keyHash(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decodePreAuth(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
