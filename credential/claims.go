@@ -62,8 +62,9 @@ func (c ClaimsRouter) Claims(ctx context.Context, g *oauth.Grant, configurationI
 // DatasetClaims is a ClaimsSource over a fixed data set, for development and
 // demos: subject -> configuration id or doctype -> namespace -> element ->
 // value. Values are passed to the Signer as decoded (strings, numbers,
-// booleans, lists, maps); the mdoc catalogue converts them to their CBOR
-// types (full-date, bstr).
+// booleans, lists, maps; YAML also yields time.Time for unquoted dates);
+// the mdoc catalogue converts them to their CBOR types (full-date, bstr).
+// In YAML, quote text values that look like numbers or dates.
 type DatasetClaims struct {
 	data    map[string]map[string]map[string]map[string]any
 	docType map[string]string

@@ -8,7 +8,10 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,11 +64,11 @@ var mdlDataset = map[string]map[string]map[string]map[string]any{"alice": {docMD
 // newMdocHarness is a harness whose Signer is the real mdoc issuer.
 func newMdocHarness(t *testing.T, opts ...harnessOpt) (*harness, *mdocPKI) {
 	var pki *mdocPKI
-	h := newHarness(t, append(opts, func(o *Options) {
+	h := newHarness(t, append([]harnessOpt{func(o *Options) {
 		pki = newMdocPKI(t, o.Now())
 		o.Signer = MdocSigner{Issuer: &mdoc.Issuer{Signer: pki.dsKey, Chain: []*x509.Certificate{pki.ds, pki.iaca}, Now: o.Now}}
 		o.Claims = NewDatasetClaims(mdlDataset, map[string]string{"mdl": docMDL})
-	})...)
+	}}, opts...)...)
 	return h, pki
 }
 
@@ -192,5 +195,50 @@ func TestMdocInvalidClaimsDenied(t *testing.T) {
 	wantError(t, rec, 400, "credential_request_denied")
 	if !strings.Contains(rec.Body.String(), "incomplete or invalid") {
 		t.Fatalf("denied for another reason: %s", rec.Body)
+	}
+}
+
+// TestMdocFromYAMLDataset: a YAML dataset (unquoted dates, integers, nested
+// lists) goes through the real mdoc catalogue.
+func TestMdocFromYAMLDataset(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dataset.yaml")
+	yml := `alice:
+  org.iso.18013.5.1.mDL:
+    org.iso.18013.5.1:
+      family_name: Doe
+      given_name: Alice
+      birth_date: 1990-04-01
+      issue_date: 2026-01-10
+      expiry_date: 2031-01-09
+      issuing_country: US
+      issuing_authority: NY DMV
+      document_number: "D1234567"
+      portrait: /9j/4AAQSkZJRgABAQD/2Q==
+      un_distinguishing_sign: USA
+      age_in_years: 36
+      age_over_18: true
+      driving_privileges:
+        - vehicle_category_code: B
+          issue_date: 2010-05-01
+          expiry_date: 2031-01-09
+`
+	if err := os.WriteFile(p, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadDatasetClaims(p, map[string]string{"mdl": docMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, pki := newMdocHarness(t, func(o *Options) { o.Claims = ds })
+	rec := h.credential(map[string]any{"credential_configuration_id": "mdl",
+		"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{})}}})
+	var b credentialResponseBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || rec.Code != 200 || len(b.Credentials) != 1 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	v := pki.verify(t, h, b.Credentials[0].Credential, h.holder)
+	els := v.Elements["org.iso.18013.5.1"]
+	if fmt.Sprint(els["birth_date"]) != "1990-04-01" || fmt.Sprint(els["age_in_years"]) != "36" || els["given_name"] != "Alice" {
+		t.Fatalf("elements %v", els)
 	}
 }
