@@ -288,6 +288,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 				s.errorPage(w, err)
 				return
 			}
+			s.o.Logger.Warn("authz: login attempts exhausted; username locked for the throttle window")
 		}
 		page.Error = "Invalid username or password."
 		s.render(w, http.StatusUnauthorized, "login.html", page)

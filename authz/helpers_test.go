@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -168,6 +169,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 		RefreshTokens:     cfg.refresh,
 		ChallengeEndpoint: cfg.challenges,
 		Now:               e.clock.Now,
+		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if cfg.mutate != nil {
 		cfg.mutate(&o)

@@ -135,6 +135,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		if d, derr := decodePreAuth(b); derr == nil {
+			s.o.Logger.Warn("authz: pre-authorized code used twice; revoking its grant", "offer_id", d.OfferID)
 			if rerr := s.store.revokeGrant(ctx, d.RequestID); rerr != nil {
 				return rerr
 			}
@@ -170,6 +171,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 			if err := s.o.Store.Delete(ctx, kindPreAuth, key); err != nil {
 				return err
 			}
+			s.o.Logger.Warn("authz: tx_code attempts exhausted; pre-authorized code deleted", "offer_id", d.OfferID)
 			return oauth.InvalidGrant("wrong tx_code; too many failed attempts, the pre-authorized code is now invalid")
 		}
 		return oauth.InvalidGrant("wrong tx_code")

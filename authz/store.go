@@ -332,6 +332,7 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature str
 		return nil, derr
 	}
 	if used {
+		f.s.o.Logger.Warn("authz: authorization code used twice; revoking its grant", "client_id", d.ClientID)
 		return f.fromDTO(d), fosite.ErrInvalidatedAuthorizeCode
 	}
 	if f.expired(d) {
@@ -347,6 +348,7 @@ func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signat
 	b, err := f.rec.Consume(ctx, kindCode, signature)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		if d, derr := decodeRequest(b); derr == nil {
+			f.s.o.Logger.Warn("authz: authorization code used twice; revoking its grant", "client_id", d.ClientID)
 			if rerr := f.revokeGrant(ctx, d.ID); rerr != nil {
 				return rerr
 			}
