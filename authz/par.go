@@ -88,6 +88,7 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setDPoPNonce(w, r)
+	s.setAttestationChallenge(w)
 	oauth.WriteJSON(w, http.StatusCreated, map[string]any{"request_uri": uri, "expires_in": expiresIn}, true)
 }
 
@@ -234,5 +235,17 @@ func (s *Server) setDPoPNonce(w http.ResponseWriter, r *http.Request) {
 	}
 	if n, err := s.o.DPoP.Nonce(); err == nil && n != "" {
 		w.Header().Set(oauth.HeaderDPoPNonce, n)
+	}
+}
+
+// setAttestationChallenge hands a fresh attestation challenge to the client
+// on successful responses when challenges are in use (ABCA-07 §8.1), so the
+// next request needs no call to the challenge endpoint.
+func (s *Server) setAttestationChallenge(w http.ResponseWriter) {
+	if !s.o.ChallengeEndpoint {
+		return
+	}
+	if c, err := s.o.Attestation.Challenge(); err == nil && c != "" {
+		w.Header().Set(oauth.HeaderAttestationChallenge, c)
 	}
 }

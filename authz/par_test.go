@@ -3,6 +3,7 @@ package authz
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,7 @@ func TestPAR(t *testing.T) {
 		{name: "response_type missing", form: func(_ *wallet, f url.Values) { f.Del("response_type") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "response_mode fragment", form: func(_ *wallet, f url.Values) { f.Set("response_mode", "fragment") }, status: 400, code: oauth.CodeInvalidRequest},
 		{name: "duplicate parameter", form: func(_ *wallet, f url.Values) { f.Add("scope", testScope) }, status: 400, code: oauth.CodeInvalidRequest},
+		{name: "body over 64 KiB", form: func(_ *wallet, f url.Values) { f.Set("x-pad", strings.Repeat("a", 70000)) }, status: 413, code: oauth.CodeInvalidRequest},
 		{name: "JSON body", opts: []reqOpt{withContentType("application/json")}, status: 400, code: oauth.CodeInvalidRequest},
 	}
 	for _, r := range rows {

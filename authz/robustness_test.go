@@ -334,5 +334,15 @@ func TestAttestationChallenge(t *testing.T) {
 	h := http.Header{}
 	e.clientAuth(h, w, nil, []wiatest.Option{wiatest.WithChallenge(c)})
 	h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().PAR))
+	resp = e.post(e.srv.Endpoints().PAR, w.parForm(testScope), h)
+	mustStatus(t, resp, http.StatusCreated)
+	// ABCA-07 §8.1: the 201 carries the next challenge, usable at once.
+	next := resp.Header.Get(oauth.HeaderAttestationChallenge)
+	if next == "" || next == c {
+		t.Fatalf("challenge header %q", next)
+	}
+	h = http.Header{}
+	e.clientAuth(h, w, nil, []wiatest.Option{wiatest.WithChallenge(next)})
+	h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().PAR))
 	mustStatus(t, e.post(e.srv.Endpoints().PAR, w.parForm(testScope), h), http.StatusCreated)
 }

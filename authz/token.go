@@ -46,6 +46,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setDPoPNonce(w, r)
+	s.setAttestationChallenge(w)
 	oauth.WriteJSON(w, http.StatusOK, resp, true)
 }
 
