@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/mdoc-issuer/issuer/authz/ui"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
@@ -421,7 +423,7 @@ func (s *Server) finishDenied(w http.ResponseWriter, r *http.Request, flowID str
 	}
 	_ = s.o.Store.Delete(ctx, kindFlow, flowID)
 	p := url.Values{"error": {oauth.CodeAccessDenied}, "error_description": {why}}
-	if d.State != "" {
+	if d.State != "" && (d.Session == nil || !d.Session.NoState) {
 		p.Set("state", d.State)
 	}
 	s.redirect(w, r, d.RedirectURI, p)
@@ -454,7 +456,7 @@ func (s *Server) finishApproved(w http.ResponseWriter, r *http.Request, flowID s
 			s.errorPage(w, e)
 			return
 		}
-		s.redirectError(w, r, ar.GetRedirectURI().String(), ar.GetState(), e)
+		s.redirectError(w, r, ar.GetRedirectURI().String(), responseState(ar), e)
 		return
 	}
 	_ = s.o.Store.Delete(ctx, kindFlow, flowID)
@@ -469,14 +471,23 @@ func (s *Server) finishApproved(w http.ResponseWriter, r *http.Request, flowID s
 	}
 	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		s.redirectError(w, r, ar.GetRedirectURI().String(), ar.GetState(), toOAuthError(err))
+		s.redirectError(w, r, ar.GetRedirectURI().String(), responseState(ar), toOAuthError(err))
 		return
 	}
 	p := url.Values{"code": {resp.GetCode()}}
-	if st := ar.GetState(); st != "" {
+	if st := responseState(ar); st != "" {
 		p.Set("state", st)
 	}
 	s.redirect(w, r, ar.GetRedirectURI().String(), p)
+}
+
+// responseState is the state to return: the client's, or none if it sent
+// none (RFC 6749 §4.1.2: state is REQUIRED only if present in the request).
+func responseState(ar fosite.AuthorizeRequester) string {
+	if sess, ok := ar.GetSession().(*Session); ok && sess != nil && sess.NoState {
+		return ""
+	}
+	return ar.GetState()
 }
 
 // redirectError sends an error authorization response (RFC 6749 §4.1.2.1)

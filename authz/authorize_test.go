@@ -59,6 +59,24 @@ func TestAuthorizeEndpoint(t *testing.T) {
 			t.Fatalf("query %v", u.Query())
 		}
 	})
+	t.Run("request without state gets a response without state", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.newWallet("w1")
+		f := w.parForm(testScope)
+		f.Del("state")
+		q := e.authorize(w, e.pushed(w, f))
+		if _, ok := q["state"]; ok || q.Get("code") == "" || q.Get("iss") != e.issuer {
+			t.Fatalf("%v", q)
+		}
+		f = w.parForm(testScope)
+		f.Del("state")
+		c := e.login(w, e.pushed(w, f))
+		p := e.browse(w, http.MethodPost, e.srv.Endpoints().Consent, url.Values{"flow": {c.flow}, "csrf_token": {c.csrf}, "action": {"deny"}})
+		u, _ := url.Parse(p.location)
+		if _, ok := u.Query()["state"]; ok || u.Query().Get("error") != oauth.CodeAccessDenied {
+			t.Fatalf("%q", p.location)
+		}
+	})
 	t.Run("T34 request_uri used again after completion", func(t *testing.T) {
 		e := newEnv(t)
 		w := e.newWallet("w1")

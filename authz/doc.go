@@ -57,7 +57,7 @@
 //     completes (approve, deny or cancel), not when the page is first shown:
 //     reloading the authorization URL before completion works (RFC 9126 §4,
 //     OIDF par-ensure-reused-request-uri-prior-to-auth-completion-succeeds).
-//   - state is required at PAR (fosite cannot accept an absent state).
+//   - state is optional; a response to a request without state has none.
 //   - Unknown scope values are ignored (OpenID4VCI §5.1.2); a request with no
 //     known scope and no authorization_details is invalid_scope.
 //   - A token request without DPoP proof is 400 invalid_dpop_proof; a proof

@@ -159,8 +159,11 @@ func (s *Server) validatePAR(ctx context.Context, r *http.Request, c *client) (*
 	if !s256Challenge.MatchString(challenge) {
 		return nil, oauth.InvalidRequest("code_challenge is not a base64url SHA-256 value")
 	}
-	if f.Get("state") == "" {
-		return nil, oauth.InvalidRequest("state is required")
+	// state is optional (FAPI 2.0 relies on PKCE); fosite needs a non-empty
+	// one, so an absent state is replaced internally and flagged.
+	noState := f.Get("state") == ""
+	if noState {
+		f.Set("state", "-")
 	}
 	if len(f.Get("state")) > maxStateLen {
 		return nil, oauth.InvalidRequest("state exceeds %d characters", maxStateLen)
@@ -184,7 +187,7 @@ func (s *Server) validatePAR(ctx context.Context, r *http.Request, c *client) (*
 	} else {
 		f.Del("scope")
 	}
-	sess := &Session{ClientKeyJKT: c.keyJKT, Provider: c.provider, IssuerState: issuerState}
+	sess := &Session{ClientKeyJKT: c.keyJKT, Provider: c.provider, IssuerState: issuerState, NoState: noState}
 	if raw, ok := f["authorization_details"]; ok {
 		detailIDs, err := s.parseAuthorizationDetails(raw[0], func(id string) bool { _, ok := s.byID[id]; return ok })
 		if err != nil {

@@ -53,7 +53,8 @@ type fositeConfig struct {
 
 // GetMinParameterEntropy accepts any non-empty state: FAPI 2.0 relies on
 // PKCE for CSRF protection, and the state is returned verbatim. (fosite
-// cannot be configured to accept an absent state; validatePAR requires one.)
+// cannot be configured to accept an absent state; validatePAR substitutes
+// a placeholder and flags Session.NoState.)
 func (c *fositeConfig) GetMinParameterEntropy(context.Context) int { return 1 }
 
 // New wires fosite by hand: HMAC-SHA tokens keyed by GlobalSecret, PKCE

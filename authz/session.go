@@ -36,6 +36,9 @@ type Session struct {
 	// IssuerState is the issuer_state of the offer the wallet sent at PAR
 	// (OpenID4VCI §5.1.3); recorded, never trusted as authentication.
 	IssuerState string
+	// NoState records that the client sent no state: fosite needs a
+	// non-empty one internally, the authorization response carries none.
+	NoState bool
 
 	ExpiresAt map[fosite.TokenType]time.Time
 }

@@ -54,6 +54,7 @@ type sessionDTO struct {
 	AuthzDetails bool              `cbor:"7,keyasint,omitempty"`
 	OfferID      string            `cbor:"8,keyasint,omitempty"`
 	IssuerState  string            `cbor:"9,keyasint,omitempty"`
+	NoState      bool              `cbor:"10,keyasint,omitempty"`
 }
 
 // requestDTO is the stored form of a fosite request (PAR request,
@@ -121,7 +122,7 @@ func toSessionDTO(s fosite.Session) *sessionDTO {
 	return &sessionDTO{
 		Subject: ss.Subject, JKT: ss.JKT, ClientKeyJKT: ss.ClientKeyJKT, Provider: ss.Provider,
 		ConfigIDs: ss.ConfigurationIDs, CredIDs: ss.CredentialIdentifiers, AuthzDetails: ss.AuthorizationDetails,
-		OfferID: ss.OfferID, IssuerState: ss.IssuerState,
+		OfferID: ss.OfferID, IssuerState: ss.IssuerState, NoState: ss.NoState,
 	}
 }
 
@@ -132,7 +133,7 @@ func fromSessionDTO(d *sessionDTO) *Session {
 	return &Session{
 		Subject: d.Subject, JKT: d.JKT, ClientKeyJKT: d.ClientKeyJKT, Provider: d.Provider,
 		ConfigurationIDs: d.ConfigIDs, CredentialIdentifiers: d.CredIDs, AuthorizationDetails: d.AuthzDetails,
-		OfferID: d.OfferID, IssuerState: d.IssuerState,
+		OfferID: d.OfferID, IssuerState: d.IssuerState, NoState: d.NoState,
 	}
 }
 
