@@ -70,7 +70,11 @@ func TestPreAuthorizedGrant(t *testing.T) {
 // TxCodeMaxAttempts failures the code is dead even with the right tx_code;
 // a redeemed code cannot be used again and its replay revokes the token.
 func TestPreAuthorizedTxCodeAttempts(t *testing.T) {
-	e := newEnv(t, withOptions(func(o *Options) { o.TxCodeMaxAttempts = 3 }))
+	runTxCodeFlow(t, newEnv(t, withOptions(func(o *Options) { o.TxCodeMaxAttempts = 3 })))
+}
+
+// runTxCodeFlow needs an env with TxCodeMaxAttempts = 3.
+func runTxCodeFlow(t *testing.T, e *env) {
 	w := e.newWallet("w1")
 
 	code := e.preAuthCode("493536")

@@ -18,9 +18,8 @@ import (
 	"github.com/mdoc-issuer/issuer/wia/wiatest"
 )
 
-func TestEndToEndCodeFlowRedis(t *testing.T) {
-	u := redisURL(t)
-	runCodeFlow(t, newEnv(t, withStore(func(t testing.TB, now func() time.Time) storage.Store {
+func redisStore(u string) func(t testing.TB, now func() time.Time) storage.Store {
+	return func(t testing.TB, now func() time.Time) storage.Store {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s, err := redis.Open(context.Background(), u, "authz-test-"+hex.EncodeToString(b[:])+":", now)
@@ -29,7 +28,15 @@ func TestEndToEndCodeFlowRedis(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
-	})))
+	}
+}
+
+func TestEndToEndRedis(t *testing.T) {
+	u := redisURL(t)
+	t.Run("code flow", func(t *testing.T) { runCodeFlow(t, newEnv(t, withStore(redisStore(u)))) })
+	t.Run("pre-authorized flow with tx_code", func(t *testing.T) {
+		runTxCodeFlow(t, newEnv(t, withStore(redisStore(u)), withOptions(func(o *Options) { o.TxCodeMaxAttempts = 3 })))
+	})
 }
 
 // flakyStore fails every operation with storage.ErrUnavailable while down,
