@@ -93,13 +93,23 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pushAuthorization(ctx context.Context, r *http.Request) (string, int, error) {
+	// A DPoP proof is checked first, as at the token endpoint, so that a
+	// use_dpop_nonce round trip consumes no attestation PoP (RFC 9449 §8).
+	var proof *DPoPProof
+	if proofs := r.Header.Values(oauth.HeaderDPoP); len(proofs) > 0 {
+		p, err := s.o.DPoP.Verify(ctx, DPoPRequest{Method: http.MethodPost, URL: s.endpoints.PAR, DPoP: proofs})
+		if err != nil {
+			return "", 0, err
+		}
+		proof = p
+	}
 	// PAR §2: authenticate the client exactly as at the token endpoint
 	// (HAIP §4.3); fosite's strategy returns this memoised result.
 	c, err := s.authenticateClient(ctx, r, r.PostForm)
 	if err != nil {
 		return "", 0, err
 	}
-	sess, err := s.validatePAR(ctx, r, c.(*client))
+	sess, err := s.validatePAR(r, c.(*client), proof)
 	if err != nil {
 		return "", 0, err
 	}
@@ -118,7 +128,7 @@ func (s *Server) pushAuthorization(ctx context.Context, r *http.Request) (string
 // (RFC 9126 §2.1: validated like an authorization request) and returns the
 // session to store with it. It normalises r.Form["scope"] to the known
 // credential scopes (unknown scope values are ignored, OpenID4VCI §5.1.2).
-func (s *Server) validatePAR(ctx context.Context, r *http.Request, c *client) (*Session, error) {
+func (s *Server) validatePAR(r *http.Request, c *client, proof *DPoPProof) (*Session, error) {
 	f := r.Form
 	if f.Get("request_uri") != "" {
 		return nil, oauth.InvalidRequest("request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)")
@@ -213,15 +223,11 @@ func (s *Server) validatePAR(ctx context.Context, r *http.Request, c *client) (*
 	if jkt != "" && !jktPattern.MatchString(jkt) {
 		return nil, oauth.InvalidRequest("dpop_jkt is not a base64url SHA-256 JWK thumbprint")
 	}
-	if proofs := r.Header.Values(oauth.HeaderDPoP); len(proofs) > 0 {
-		p, err := s.o.DPoP.Verify(ctx, DPoPRequest{Method: http.MethodPost, URL: s.endpoints.PAR, DPoP: proofs})
-		if err != nil {
-			return nil, err
-		}
-		if jkt != "" && jkt != p.JKT {
+	if proof != nil {
+		if jkt != "" && jkt != proof.JKT {
 			return nil, oauth.InvalidRequest("dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)")
 		}
-		jkt = p.JKT
+		jkt = proof.JKT
 	}
 	sess.JKT = jkt
 	if f.Get("client_id") == "" {

@@ -145,8 +145,12 @@ func TestPARDPoPNonce(t *testing.T) {
 	if n == "" {
 		t.Fatal("no DPoP-Nonce")
 	}
+	// The retry may even reuse the attestation PoP: the nonce error came
+	// before client authentication.
 	h := http.Header{}
 	e.clientAuth(h, w, nil, nil)
+	h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().PAR))
+	expectError(t, e.post(e.srv.Endpoints().PAR, w.parForm(testScope), h), 400, oauth.CodeUseDPoPNonce)
 	h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().PAR, dpoptest.Nonce(n)))
 	resp = e.post(e.srv.Endpoints().PAR, w.parForm(testScope), h)
 	mustStatus(t, resp, http.StatusCreated)
