@@ -466,6 +466,10 @@ func (s *Server) finishApproved(w http.ResponseWriter, r *http.Request, flowID s
 		return
 	}
 	sess.Subject = fl.Subject
+	if err := s.linkOffer(ctx, sess); err != nil {
+		s.errorPage(w, err)
+		return
+	}
 	for _, sc := range ar.GetRequestedScopes() {
 		ar.GrantScope(sc)
 	}
@@ -479,6 +483,35 @@ func (s *Server) finishApproved(w http.ResponseWriter, r *http.Request, flowID s
 		p.Set("state", st)
 	}
 	s.redirect(w, r, ar.GetRedirectURI().String(), p)
+}
+
+// linkOffer resolves the issuer_state of the request to the offer it came
+// from (OpenID4VCI §5.1.3). issuer_state is untrusted input: an unknown,
+// expired or redeemed one, or one made for another End-User, is ignored
+// (the authorization proceeds without offer link); only an outage fails.
+func (s *Server) linkOffer(ctx context.Context, sess *Session) error {
+	if s.o.Offers == nil || sess.IssuerState == "" {
+		return nil
+	}
+	id, subject, err := s.o.Offers.ResolveIssuerState(ctx, sess.IssuerState)
+	if err != nil {
+		if outage(err) {
+			return err
+		}
+		return nil
+	}
+	if subject != "" && subject != sess.Subject {
+		s.o.Logger.Warn("authz: issuer_state of an offer made for another End-User ignored")
+		return nil
+	}
+	if err := s.o.Offers.MarkRedeemed(ctx, id); err != nil {
+		if outage(err) {
+			return err
+		}
+		return nil
+	}
+	sess.OfferID = id
+	return nil
 }
 
 // responseState is the state to return: the client's, or none if it sent

@@ -32,3 +32,17 @@ type DPoPVerifier interface {
 	Verify(ctx context.Context, r DPoPRequest) (*DPoPProof, error)
 	Nonce() (string, error)
 }
+
+// OfferLink connects grants to the credential offers they redeem (the offer
+// package's LookupIssuerState and MarkRedeemed).
+type OfferLink interface {
+	// ResolveIssuerState returns the offer of a live issuer_state
+	// (OpenID4VCI §5.1.3) and the End-User it was made for ("" = anyone).
+	// An unknown, expired, cancelled or redeemed issuer_state is a plain
+	// error; an *oauth.Error with status >= 500 is an outage.
+	ResolveIssuerState(ctx context.Context, issuerState string) (offerID, subject string, err error)
+	// MarkRedeemed records that the offer's grant was used; a plain error
+	// means the offer can no longer be redeemed (cancelled, expired,
+	// redeemed), an *oauth.Error with status >= 500 an outage.
+	MarkRedeemed(ctx context.Context, offerID string) error
+}

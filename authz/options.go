@@ -84,6 +84,11 @@ type Options struct {
 	// Authenticator checks End-User credentials on the login page.
 	Authenticator Authenticator
 
+	// Offers, if set, links grants to credential offers: an issuer_state
+	// sent at PAR names the offer of the resulting grant (Grant.OfferID),
+	// and redeemed offers are marked (package offer, via a small adapter).
+	Offers OfferLink
+
 	// AccessTokenLifespan (default 10 min).
 	AccessTokenLifespan time.Duration
 	// AuthorizeCodeLifespan (default and maximum 60 s, FAPI 2.0 §5.3.2.1).

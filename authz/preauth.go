@@ -193,6 +193,14 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		}
 		sess.AuthorizationDetails = true
 	}
+	if s.o.Offers != nil && d.OfferID != "" {
+		if err := s.o.Offers.MarkRedeemed(ctx, d.OfferID); err != nil {
+			if outage(err) {
+				return err
+			}
+			return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
+		}
+	}
 	if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
 			return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
@@ -211,6 +219,39 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		sess.SetExpiresAt(fosite.RefreshToken, s.now().Add(s.o.RefreshTokenLifespan))
 	}
 	return nil
+}
+
+// outage reports whether err from a collaborator is a dependency outage
+// (to be answered with 503/500) rather than a verdict.
+func outage(err error) bool {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return true
+	}
+	e := oauth.As(err)
+	return e != nil && e.Status >= 500
+}
+
+// RevokePreAuthorizedCode invalidates a pre-authorized code (a cancelled
+// offer): the token endpoint refuses it afterwards, and tokens already
+// issued for it are revoked. An unknown or expired code is not an error.
+func (s *Server) RevokePreAuthorizedCode(ctx context.Context, code string) error {
+	key := keyHash(code)
+	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		d, derr := decodePreAuth(b)
+		if derr != nil {
+			return derr
+		}
+		if err := s.store.revokeGrant(ctx, d.RequestID); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	return s.o.Store.Delete(ctx, kindPreAuth, key)
 }
 
 func decodePreAuth(b []byte) (*preAuthDTO, error) {

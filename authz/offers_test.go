@@ -1,0 +1,153 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/mdoc-issuer/issuer/oauth"
+)
+
+// fakeOffers is an OfferLink over a map: issuer_state -> offer.
+type fakeOffers struct {
+	mu       sync.Mutex
+	byState  map[string][2]string // offer id, subject
+	redeemed map[string]bool
+	refuse   map[string]bool // MarkRedeemed refuses (cancelled offer)
+	down     bool
+}
+
+func (f *fakeOffers) ResolveIssuerState(_ context.Context, st string) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return "", "", oauth.Unavailable(1, errors.New("down"))
+	}
+	o, ok := f.byState[st]
+	if !ok || f.redeemed[o[0]] {
+		return "", "", errors.New("offer: not found")
+	}
+	return o[0], o[1], nil
+}
+
+func (f *fakeOffers) MarkRedeemed(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return oauth.Unavailable(1, errors.New("down"))
+	}
+	if f.refuse[id] || f.redeemed[id] {
+		return errors.New("offer: cannot be redeemed")
+	}
+	f.redeemed[id] = true
+	return nil
+}
+
+func (f *fakeOffers) set(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn()
+}
+
+func (f *fakeOffers) isRedeemed(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.redeemed[id]
+}
+
+func newOffers() *fakeOffers {
+	return &fakeOffers{byState: map[string][2]string{
+		"state-any":   {"offer-any", ""},
+		"state-mine":  {"offer-mine", DevSubject},
+		"state-other": {"offer-other", "someone-else"},
+	}, redeemed: map[string]bool{}, refuse: map[string]bool{}}
+}
+
+// TestIssuerStateLinksOffer: OpenID4VCI §5.1.3, issuer_state links the grant
+// to its offer only when the offer is live and made for the logged-in
+// End-User (or anyone); otherwise it is ignored.
+func TestIssuerStateLinksOffer(t *testing.T) {
+	cases := []struct{ issuerState, wantOffer string }{
+		{"state-any", "offer-any"},
+		{"state-mine", "offer-mine"},
+		{"state-other", ""},
+		{"state-unknown", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.issuerState, func(t *testing.T) {
+			offers := newOffers()
+			e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+			w := e.newWallet("w1")
+			f := w.parForm(testScope)
+			f.Set("issuer_state", c.issuerState)
+			tok := mustStatus(t, e.token(w, tokenReq{form: w.codeForm(e.code(w, f))}), 200)
+			g, err := e.srv.ValidateAccessToken(context.Background(), tok.str("access_token"))
+			if err != nil || g.OfferID != c.wantOffer || g.Subject != DevSubject {
+				t.Fatalf("%+v %v", g, err)
+			}
+			if c.wantOffer != "" && !offers.isRedeemed(c.wantOffer) {
+				t.Fatal("offer not marked redeemed")
+			}
+		})
+	}
+	t.Run("offer service down", func(t *testing.T) {
+		offers := newOffers()
+		offers.down = true
+		e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+		w := e.newWallet("w1")
+		f := w.parForm(testScope)
+		f.Set("issuer_state", "state-any")
+		c := e.login(w, e.pushed(w, f))
+		p := e.browse(w, http.MethodPost, e.srv.Endpoints().Consent, map[string][]string{"flow": {c.flow}, "csrf_token": {c.csrf}, "action": {"approve"}})
+		if p.status != http.StatusServiceUnavailable || p.location != "" {
+			t.Fatalf("%d %q", p.status, p.location)
+		}
+	})
+}
+
+// TestPreAuthorizedOfferRedemption: redeeming a pre-authorized code marks
+// its offer; a cancelled offer's code is refused and stays unconsumed; an
+// offer outage is 503.
+func TestPreAuthorizedOfferRedemption(t *testing.T) {
+	offers := newOffers()
+	e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+	w := e.newWallet("w1")
+	mustStatus(t, e.token(w, tokenReq{form: preAuthForm(e.preAuthCode(""), "")}), 200)
+	if !offers.isRedeemed("offer-1") {
+		t.Fatal("offer not marked redeemed")
+	}
+	offers.set(func() { delete(offers.redeemed, "offer-1"); offers.refuse["offer-1"] = true })
+	code := e.preAuthCode("")
+	expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
+	offers.set(func() { delete(offers.refuse, "offer-1"); offers.down = true })
+	expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 503, oauth.CodeTemporarilyUnavailable)
+	offers.set(func() { offers.down = false })
+	mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200)
+}
+
+// TestRevokePreAuthorizedCode: a revoked live code is refused; revoking a
+// redeemed code revokes its tokens; unknown codes are no error.
+func TestRevokePreAuthorizedCode(t *testing.T) {
+	e := newEnv(t)
+	w := e.newWallet("w1")
+	ctx := context.Background()
+	live := e.preAuthCode("")
+	if err := e.srv.RevokePreAuthorizedCode(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, e.token(w, tokenReq{form: preAuthForm(live, "")}), 400, oauth.CodeInvalidGrant)
+
+	used := e.preAuthCode("")
+	tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(used, "")}), 200).str("access_token")
+	if err := e.srv.RevokePreAuthorizedCode(ctx, used); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.ValidateAccessToken(ctx, tok); err == nil {
+		t.Fatal("token of a revoked pre-authorized code still valid")
+	}
+	if err := e.srv.RevokePreAuthorizedCode(ctx, "unknown"); err != nil {
+		t.Fatal(err)
+	}
+}
