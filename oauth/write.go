@@ -5,6 +5,12 @@ import (
 	"net/http"
 )
 
+// ErrorCodeRecorder is the code-only form of ErrorRecorder, for writers that
+// only count responses.
+type ErrorCodeRecorder interface {
+	RecordErrorCode(code string)
+}
+
 // WriteJSON writes v as a JSON response with the given status. noStore adds
 // Cache-Control: no-store (responses with tokens, nonces, offers, credentials).
 func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
@@ -17,11 +23,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// ErrorCodeRecorder is implemented by response writers of the HTTP layer that
-// count responses by error code (metrics, access logs). WriteError reports the
-// code to it.
-type ErrorCodeRecorder interface {
-	RecordErrorCode(code string)
+// ErrorRecorder is implemented by response writers of the HTTP layer that
+// count responses by error code (metrics, access logs) and log the internal
+// cause of server errors. WriteError reports every error it writes to it.
+type ErrorRecorder interface {
+	RecordError(e *Error)
 }
 
 // WriteError writes err as a protocol error response. An error that is not an
@@ -32,7 +38,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	if e == nil {
 		e = ServerError(err)
 	}
-	if r, ok := w.(ErrorCodeRecorder); ok {
+	if r, ok := w.(ErrorRecorder); ok {
+		r.RecordError(e)
+	} else if r, ok := w.(ErrorCodeRecorder); ok {
 		r.RecordErrorCode(e.Code)
 	}
 	status := e.Status

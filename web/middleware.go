@@ -38,6 +38,9 @@ func newRequestID() string {
 // state is what one request accumulates for its access log line.
 type state struct {
 	errorCode string
+	// cause is the internal cause of a 5xx written by a handler, for the log.
+	cause  error
+	status int
 }
 
 const stateKey = "web.state"
@@ -49,13 +52,24 @@ type recorder struct {
 	st *state
 }
 
-// RecordErrorCode implements oauth.ErrorCodeRecorder.
-func (r *recorder) RecordErrorCode(code string) { r.st.errorCode = code }
+// RecordError implements oauth.ErrorRecorder.
+func (r *recorder) RecordError(e *oauth.Error) {
+	r.st.errorCode = e.Code
+	if e.Status >= 500 {
+		r.st.cause, r.st.status = errors.Unwrap(e), e.Status
+	}
+}
 
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.Response }
 
-var _ oauth.ErrorCodeRecorder = (*recorder)(nil)
+// RecordErrorCode implements oauth.ErrorCodeRecorder.
+func (r *recorder) RecordErrorCode(code string) { r.st.errorCode = code }
+
+var (
+	_ oauth.ErrorRecorder     = (*recorder)(nil)
+	_ oauth.ErrorCodeRecorder = (*recorder)(nil)
+)
 
 func writerFor(c echo.Context) http.ResponseWriter {
 	st, _ := c.Get(stateKey).(*state)
@@ -122,6 +136,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
+		if st.cause != nil {
+			// A handler's server error: its cause is for operators. Causes
+			// are errors of this codebase, which never carry secrets.
+			s.log.LogAttrs(ctx, slog.LevelError, "request failed",
+				slog.String("request_id", id), slog.String("route", name),
+				slog.String("code", st.errorCode), slog.String("cause", st.cause.Error()))
+		}
 		// No query string, body, Authorization or DPoP header: they carry
 		// codes, tokens and personal data.
 		s.log.LogAttrs(ctx, level, "http request",
@@ -187,8 +208,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	w := writerFor(c)
 	if c.Request().Method == http.MethodHead {
 		e := oauth.As(out)
-		if r, ok := w.(oauth.ErrorCodeRecorder); ok {
-			r.RecordErrorCode(e.Code)
+		if r, ok := w.(oauth.ErrorRecorder); ok {
+			r.RecordError(e)
 		}
 		w.WriteHeader(e.Status)
 		return

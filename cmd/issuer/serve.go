@@ -45,6 +45,9 @@ type app struct {
 	handlers  web.Handlers    // mounted protocol endpoints
 	metaAS    *metadata.AuthorizationServer
 	meta      *metadata.Service // built after every protocol is wired
+	proto     protocols
+	reqEnc    *metadata.RequestEncryption
+	resEnc    *metadata.ResponseEncryption
 	web       *web.Server
 }
 
@@ -144,35 +147,6 @@ func (a *app) loadPKI(context.Context) error {
 	return nil
 }
 
-// wireProtocols mounts the protocol packages. Each one, once committed, is
-// one block here that builds its Options from a.cfg and the shared parts
-// (a.store, a.nonceKeys, a.pki, a.confs, a.now), then sets its handlers:
-//
-//   - credential: credential.New(...) -> Nonce, Credential, Deferred and
-//     Notification = svc.Handler(); its Metadata() gives the encryption and
-//     batch members for buildMetadata.
-//   - authz: authz.New(...) -> PAR, Authorize, Token, Challenge =
-//     srv.Handler(); set a.metaAS from the mounted endpoints.
-//   - offer: Offer = PublicHandler(), Admin = AdminHandler() with
-//     AdminTokens = a.cfg.Admin.Tokens, Validator = a.catalogue, PreAuth =
-//     the authz server, Deferred = the credential service.
-//
-// Until then the issuer serves metadata, the IACA certificate, health and
-// metrics.
-func (a *app) wireProtocols(context.Context) error {
-	if a.handlers.PAR != nil || a.handlers.Token != nil {
-		a.metaAS = &metadata.AuthorizationServer{
-			AuthorizationEndpoint: a.endpoint(a.handlers.Authorize, web.PathAuthorize),
-			TokenEndpoint:         a.endpoint(a.handlers.Token, web.PathToken),
-			PAREndpoint:           a.endpoint(a.handlers.PAR, web.PathPAR),
-			ChallengeEndpoint:     a.endpoint(a.handlers.Challenge, web.PathChallenge),
-			PreAuthorizedGrant:    config.Bool(a.cfg.OAuth.PreAuthorized.Enabled, true),
-			RefreshTokens:         a.cfg.OAuth.RefreshTokens,
-		}
-	}
-	return nil
-}
-
 // endpoint is the absolute URL of a mounted endpoint, "" when h is nil so
 // that metadata advertises only what is served.
 func (a *app) endpoint(h http.Handler, path string) string {
@@ -191,6 +165,8 @@ func (a *app) buildMetadata(context.Context) error {
 		NotificationEndpoint: a.endpoint(a.handlers.Notification, web.PathNotification),
 		Display:              issuerDisplay(a.cfg.Display),
 		AS:                   a.metaAS,
+		RequestEncryption:    a.reqEnc,
+		ResponseEncryption:   a.resEnc,
 		Now:                  a.now,
 	}
 	// The AS metadata document is always served: this issuer is its own

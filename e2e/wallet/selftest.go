@@ -75,6 +75,7 @@ func Selftest(ctx context.Context, o SelftestOptions, out io.Writer) (results []
 	}
 
 	var docType string
+	explicit := o.ConfigurationID != ""
 	if !run("discovery", func() error {
 		if err := w.Discover(ctx); err != nil {
 			return err
@@ -108,7 +109,18 @@ func Selftest(ctx context.Context, o SelftestOptions, out io.Writer) (results []
 		var offer *Offer
 		if !run("credential offer", func() error {
 			offer, err = w.ResolveOffer(ctx, o.OfferURI)
-			return err
+			if err != nil {
+				return err
+			}
+			if !explicit {
+				o.ConfigurationID = offer.CredentialConfigurationIDs[0]
+				conf, _ := w.IssuerMetadata["credential_configurations_supported"].(map[string]any)[o.ConfigurationID].(map[string]any)
+				if conf == nil {
+					return fmt.Errorf("offered configuration %q is not in the metadata", o.ConfigurationID)
+				}
+				docType, _ = conf["doctype"].(string)
+			}
+			return nil
 		}) {
 			return results, false
 		}
