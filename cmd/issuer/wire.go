@@ -90,6 +90,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 		Credentials:           a.authzCredentials(),
 		ClaimNames:            a.claimNames,
 		Authenticator:         authn,
+		Offers:                offerLink{a},
 		AccessTokenLifespan:   o.AccessTokenLifetime.D(),
 		AuthorizeCodeLifespan: o.CodeLifetime.D(),
 		PARLifespan:           o.PARLifetime.D(),
@@ -301,6 +302,23 @@ func (a *app) preAuthIssuer(az *authz.Server) offer.PreAuthCodeIssuer {
 			TxCode: p.TxCode, ExpiresAt: p.ExpiresAt,
 		})
 	})
+}
+
+// offerLink connects the authorization server to the offer service (built
+// after it): issuer_state resolution at PAR, redemption marking at the token
+// endpoint.
+type offerLink struct{ a *app }
+
+func (l offerLink) ResolveIssuerState(ctx context.Context, issuerState string) (string, string, error) {
+	o, err := l.a.proto.offers.LookupIssuerState(ctx, issuerState)
+	if err != nil {
+		return "", "", err
+	}
+	return o.OfferID, o.Subject, nil
+}
+
+func (l offerLink) MarkRedeemed(ctx context.Context, offerID string) error {
+	return l.a.proto.offers.MarkRedeemed(ctx, offerID)
 }
 
 // deferredApprover forwards the admin API's decisions to the credential
