@@ -2,7 +2,9 @@ package authz
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/ory/fosite"
 
@@ -144,6 +146,11 @@ func (h *bindingHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		if sess.ClientKeyJKT != "" && sess.ClientKeyJKT != c.keyJKT {
 			return oauth.InvalidGrant("the wallet instance key differs from the one that pushed the authorization request")
 		}
+		if raw, ok := ar.GetRequestForm()["authorization_details"]; ok {
+			if err := h.s.narrow(sess, raw[0]); err != nil {
+				return err
+			}
+		}
 	case ar.GetGrantTypes().ExactOne(oauth.GrantRefreshToken):
 		if sess.JKT != proof.JKT {
 			return oauth.InvalidGrant("the refresh token is bound to another DPoP key (RFC 9449 §5)")
@@ -163,5 +170,33 @@ func (h *bindingHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 		return fosite.ErrUnknownRequest
 	}
 	resp.SetTokenType(oauth.TokenTypeDPoP)
+	return nil
+}
+
+// narrow applies authorization_details sent with a code redemption: they may
+// select a subset of the authorized configurations (RFC 9396 §6, OpenID4VCI
+// §6.1); asking for more is invalid_authorization_details. Identifiers
+// already assigned at PAR are kept.
+func (s *Server) narrow(sess *Session, raw string) error {
+	sel, err := s.parseAuthorizationDetails(raw, func(id string) bool { return slices.Contains(sess.ConfigurationIDs, id) })
+	if err != nil {
+		return err
+	}
+	ids := map[string]string{}
+	for ident, cid := range sess.CredentialIdentifiers {
+		if slices.Contains(sel, cid) {
+			ids[ident] = cid
+		}
+	}
+	for _, cid := range sel {
+		if !slices.Contains(slices.Collect(maps.Values(ids)), cid) {
+			fresh, err := newCredentialIdentifiers([]string{cid})
+			if err != nil {
+				return err
+			}
+			maps.Copy(ids, fresh)
+		}
+	}
+	sess.ConfigurationIDs, sess.CredentialIdentifiers, sess.AuthorizationDetails = sel, ids, true
 	return nil
 }

@@ -205,3 +205,37 @@ func TestValidateAccessToken(t *testing.T) {
 		t.Fatalf("expired: %v", err)
 	}
 }
+
+// TestCodeRedemptionAuthorizationDetails: TOK-23, authorization_details at
+// the token endpoint select a subset of the authorization; more is
+// invalid_authorization_details.
+func TestCodeRedemptionAuthorizationDetails(t *testing.T) {
+	detail := func(id string) string {
+		return `[{"type":"openid_credential","credential_configuration_id":"` + id + `"}]`
+	}
+	t.Run("subset", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.newWallet("w1")
+		tr := tokenReq{form: w.codeForm(e.code(w, w.parForm(testScope+" "+otherScope)))}
+		tr.form.Set("authorization_details", detail(otherConfig))
+		m := mustStatus(t, e.token(w, tr), 200)
+		ads, _ := m["authorization_details"].([]any)
+		if len(ads) != 1 || ads[0].(map[string]any)["credential_configuration_id"] != otherConfig {
+			t.Fatalf("%v", m)
+		}
+		g, err := e.srv.ValidateAccessToken(context.Background(), m.str("access_token"))
+		if err != nil || g.Covers(testConfigID) || !g.Covers(otherConfig) || len(g.CredentialIdentifiers) != 1 {
+			t.Fatalf("%+v %v", g, err)
+		}
+	})
+	t.Run("more than authorized", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.newWallet("w1")
+		code := e.code(w, w.parForm(testScope))
+		tr := tokenReq{form: w.codeForm(code)}
+		tr.form.Set("authorization_details", detail(otherConfig))
+		expectError(t, e.token(w, tr), 400, oauth.CodeInvalidAuthzDetails)
+		// The refused request did not burn the code.
+		mustStatus(t, e.token(w, tokenReq{form: w.codeForm(code)}), 200)
+	})
+}
