@@ -37,6 +37,8 @@ type Config struct {
 	Admin                    Admin                               `yaml:"admin"`
 	HTTP                     HTTP                                `yaml:"http"`
 	TLS                      TLS                                 `yaml:"tls"`
+	RateLimits               RateLimits                          `yaml:"rate_limits"`
+	Audit                    Audit                               `yaml:"audit"`
 
 	// baseDir is the directory relative file paths are resolved against: the
 	// config file's directory, or the working directory for the embedded
@@ -232,12 +234,56 @@ type HTTP struct {
 	HandlerTimeout    Duration `yaml:"handler_timeout"`
 	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
 	ShutdownGrace     Duration `yaml:"shutdown_grace"`
+	// ShutdownDelay is how long, after SIGTERM, the issuer keeps serving
+	// with /readyz answering 503 before it stops accepting connections, so
+	// that load balancers stop sending first. 0 = stop accepting at once.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 }
 
 // TLS enables HTTPS on the listeners when both files are set.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// ReloadInterval is how often the files are checked for a new
+	// certificate (reloaded without restart). Default 1m.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// RateLimits limits requests to the stateful public endpoints (PAR,
+// authorize, token, challenge, nonce, credential, deferred, notification,
+// offers) in fixed windows counted in the store, so the limits hold across
+// every instance sharing it.
+type RateLimits struct {
+	// Enabled: nil = on outside development, off in development.
+	Enabled *bool    `yaml:"enabled"`
+	Window  Duration `yaml:"window"` // 1s..1h, default 1m
+	// ClientAddress is the most requests per window from one client
+	// address (IPv4 address, IPv6 /64). Default 600.
+	ClientAddress int64 `yaml:"client_address"`
+	// Wallet is the most requests per window carrying a wallet attestation
+	// with one subject (HAIP §4.4.1: usually one per wallet solution, so
+	// size it for all of its users). Default 6000.
+	Wallet int64 `yaml:"wallet"`
+}
+
+// Audit configures the issuance audit log (package audit).
+type Audit struct {
+	// File is the append-only log of this instance; "" = no audit log.
+	File string `yaml:"file"`
+	// Key is a base64 HMAC key (>= 32 bytes) for the record links; without
+	// it the links are plain SHA-256. Set it with ISSUER_AUDIT_KEY.
+	Key string `yaml:"key"`
+}
+
+// RateLimitsEnabled reports whether rate limiting is on.
+func (c *Config) RateLimitsEnabled() bool { return Bool(c.RateLimits.Enabled, !c.Development) }
+
+// AuditKey decodes audit.key (nil when unset).
+func (c *Config) AuditKey() ([]byte, error) {
+	if c.Audit.Key == "" {
+		return nil, nil
+	}
+	return DecodeKey(c.Audit.Key)
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").

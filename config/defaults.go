@@ -18,6 +18,10 @@ const (
 	DefaultTxCodeMaxAttempts   = 5
 	DefaultValidity            = 365 * 24 * time.Hour
 	DefaultMaxBodyBytes        = 256 << 10
+	DefaultRateWindow          = time.Minute
+	DefaultRateClientAddress   = 600
+	DefaultRateWallet          = 6000
+	DefaultTLSReload           = time.Minute
 )
 
 func (c *Config) applyDefaults() {
@@ -116,4 +120,15 @@ func (c *Config) applyDefaults() {
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	dur(&c.TLS.ReloadInterval, DefaultTLSReload)
+
+	rl := &c.RateLimits
+	dur(&rl.Window, DefaultRateWindow)
+	if rl.ClientAddress == 0 {
+		rl.ClientAddress = DefaultRateClientAddress
+	}
+	if rl.Wallet == 0 {
+		rl.Wallet = DefaultRateWallet
+	}
+	c.Audit.File = c.Path(c.Audit.File)
 }

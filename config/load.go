@@ -114,12 +114,16 @@ const (
 	EnvNonceKeys   = "ISSUER_NONCE_KEYS"
 	EnvAdminTokens = "ISSUER_ADMIN_TOKENS"
 	EnvAdminListen = "ISSUER_ADMIN_LISTEN"
+	EnvAuditFile   = "ISSUER_AUDIT_FILE"
+	EnvAuditKey    = "ISSUER_AUDIT_KEY"
+	EnvRateLimits  = "ISSUER_RATE_LIMITS_ENABLED"
 )
 
 // KnownEnv lists the environment variables Load reads.
 var KnownEnv = []string{
 	EnvIssuer, EnvListen, EnvDevelopment, EnvDataDir, EnvLogLevel, EnvLogFormat, EnvStore,
 	EnvRedisURL, EnvKeyPrefix, EnvPKIDir, EnvNonceKeys, EnvAdminTokens, EnvAdminListen,
+	EnvAuditFile, EnvAuditKey, EnvRateLimits,
 }
 
 // UnknownEnv returns the ISSUER_* names in environ (KEY=VALUE entries) that
@@ -164,16 +168,22 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 	str(EnvKeyPrefix, &c.Store.KeyPrefix)
 	str(EnvPKIDir, &c.PKI.Dir)
 	str(EnvAdminListen, &c.Admin.Listen)
+	str(EnvAuditFile, &c.Audit.File)
+	str(EnvAuditKey, &c.Audit.Key)
 	list(EnvNonceKeys, &c.Secrets.NonceKeys)
 	list(EnvAdminTokens, &c.Admin.Tokens)
-	if v := getenv(EnvDevelopment); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, &FieldError{Path: "env " + EnvDevelopment, Msg: "must be true or false"})
-		} else {
-			c.Development = b
+	boolean := func(name string, set func(bool)) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				problems = append(problems, &FieldError{Path: "env " + name, Msg: "must be true or false"})
+			} else {
+				set(b)
+			}
 		}
 	}
+	boolean(EnvDevelopment, func(b bool) { c.Development = b })
+	boolean(EnvRateLimits, func(b bool) { c.RateLimits.Enabled = &b })
 	return problems
 }
 

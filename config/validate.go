@@ -106,6 +106,8 @@ func (c *Config) validate() []error {
 	c.validateEncryption(k)
 	c.validateAdmin(k)
 	c.validateHTTP(k)
+	c.validateRateLimits(k)
+	c.validateAudit(k)
 	return k.problems
 }
 
@@ -680,6 +682,7 @@ func (c *Config) validateHTTP(k *checker) {
 	k.durationIn("http.idle_timeout", h.IdleTimeout, time.Second, time.Hour)
 	k.durationIn("http.handler_timeout", h.HandlerTimeout, 100*time.Millisecond, 10*time.Minute)
 	k.durationIn("http.shutdown_grace", h.ShutdownGrace, 0, 5*time.Minute)
+	k.durationIn("http.shutdown_delay", h.ShutdownDelay, 0, time.Minute)
 	if h.MaxBodyBytes < 1<<10 || h.MaxBodyBytes > 16<<20 {
 		k.add("http.max_body_bytes", "must be between 1024 and 16777216")
 	}
@@ -688,6 +691,36 @@ func (c *Config) validateHTTP(k *checker) {
 	}
 	k.optionalFile("tls.cert_file", c.TLS.CertFile)
 	k.optionalFile("tls.key_file", c.TLS.KeyFile)
+	k.durationIn("tls.reload_interval", c.TLS.ReloadInterval, 100*time.Millisecond, time.Hour)
+}
+
+func (c *Config) validateRateLimits(k *checker) {
+	r := c.RateLimits
+	k.durationIn("rate_limits.window", r.Window, time.Second, time.Hour)
+	if r.ClientAddress < 1 {
+		k.add("rate_limits.client_address", "must be positive")
+	}
+	if r.Wallet < 1 {
+		k.add("rate_limits.wallet", "must be positive")
+	}
+}
+
+func (c *Config) validateAudit(k *checker) {
+	if c.Audit.Key != "" {
+		if c.Audit.File == "" {
+			k.add("audit.key", "set without audit.file")
+		}
+		if b, err := DecodeKey(c.Audit.Key); err != nil {
+			k.add("audit.key", "not base64")
+		} else if len(b) < minNonceKeyLen {
+			k.add("audit.key", "must decode to at least %d bytes", minNonceKeyLen)
+		}
+	}
+	if f := c.Audit.File; f != "" {
+		if st, err := os.Stat(f); err == nil && !st.Mode().IsRegular() {
+			k.add("audit.file", "exists and is not a regular file")
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
