@@ -73,6 +73,10 @@ type Route struct {
 	// use no cookies (wallets authenticate with attestation headers and
 	// DPoP-bound tokens), so any origin may call them; see cors.go.
 	CORS bool
+	// Limited: a stateful public endpoint, passed through Options.Limit
+	// (rate limiting). Metadata, certificates and health endpoints are not:
+	// they need no state and stay available while the store is down.
+	Limited bool
 }
 
 var (
@@ -89,17 +93,17 @@ func routes(prefix string, h Handlers) []Route {
 	rows := []Route{
 		{Name: "credential_issuer_metadata", Methods: get, Path: WellKnownCredentialIssuer + p, Handler: h.IssuerMetadata, CORS: true},
 		{Name: "oauth_as_metadata", Methods: get, Path: WellKnownAS + p, Handler: h.ASMetadata, CORS: true},
-		{Name: "par", Methods: post, Path: p + PathPAR, Handler: h.PAR, NoStore: true, CORS: true},
-		{Name: "authorize", Methods: getPost, Path: p + PathAuthorize, Handler: h.Authorize, NoStore: true},
-		{Name: "authorize_pages", Methods: getPost, Path: p + PathAuthorize + "/*", Handler: h.Authorize, NoStore: true},
-		{Name: "token", Methods: post, Path: p + PathToken, Handler: h.Token, NoStore: true, CORS: true},
-		{Name: "challenge", Methods: post, Path: p + PathChallenge, Handler: h.Challenge, NoStore: true, CORS: true},
-		{Name: "nonce", Methods: post, Path: p + PathNonce, Handler: h.Nonce, NoStore: true, CORS: true},
-		{Name: "credential", Methods: post, Path: p + PathCredential, Handler: h.Credential, NoStore: true, CORS: true},
-		{Name: "deferred_credential", Methods: post, Path: p + PathDeferred, Handler: h.Deferred, NoStore: true, CORS: true},
-		{Name: "notification", Methods: post, Path: p + PathNotification, Handler: h.Notification, NoStore: true, CORS: true},
-		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true, CORS: true},
-		{Name: "credential_offer_pages", Methods: get, Path: p + PathOffers + ":id/*", Handler: h.Offer, NoStore: true},
+		{Name: "par", Methods: post, Path: p + PathPAR, Handler: h.PAR, NoStore: true, CORS: true, Limited: true},
+		{Name: "authorize", Methods: getPost, Path: p + PathAuthorize, Handler: h.Authorize, NoStore: true, Limited: true},
+		{Name: "authorize_pages", Methods: getPost, Path: p + PathAuthorize + "/*", Handler: h.Authorize, NoStore: true, Limited: true},
+		{Name: "token", Methods: post, Path: p + PathToken, Handler: h.Token, NoStore: true, CORS: true, Limited: true},
+		{Name: "challenge", Methods: post, Path: p + PathChallenge, Handler: h.Challenge, NoStore: true, CORS: true, Limited: true},
+		{Name: "nonce", Methods: post, Path: p + PathNonce, Handler: h.Nonce, NoStore: true, CORS: true, Limited: true},
+		{Name: "credential", Methods: post, Path: p + PathCredential, Handler: h.Credential, NoStore: true, CORS: true, Limited: true},
+		{Name: "deferred_credential", Methods: post, Path: p + PathDeferred, Handler: h.Deferred, NoStore: true, CORS: true, Limited: true},
+		{Name: "notification", Methods: post, Path: p + PathNotification, Handler: h.Notification, NoStore: true, CORS: true, Limited: true},
+		{Name: "credential_offer", Methods: get, Path: p + PathOffers + ":id", Handler: h.Offer, NoStore: true, CORS: true, Limited: true},
+		{Name: "credential_offer_pages", Methods: get, Path: p + PathOffers + ":id/*", Handler: h.Offer, NoStore: true, Limited: true},
 		{Name: "admin", Methods: adminAll, Path: p + PathAdmin + "/*", Handler: h.Admin, NoStore: true, Admin: true},
 		{Name: "iaca_certificate", Methods: get, Path: p + PathIACA, Handler: h.IACACert, CORS: true},
 		{Name: "iaca_crl", Methods: get, Path: p + PathIACACRL, Handler: h.IACACRL},

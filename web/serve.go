@@ -43,6 +43,28 @@ type Listener struct {
 // of them down gracefully, giving in-flight requests up to grace to finish.
 // It returns the first serve error, or nil after a requested shutdown.
 func Serve(ctx context.Context, grace time.Duration, ls ...Listener) error {
+	return ServeWith(ctx, Shutdown{Grace: grace}, ls...)
+}
+
+// Shutdown configures how ServeWith stops once its context is done.
+type Shutdown struct {
+	// Grace is the most time in-flight requests get once the listeners are
+	// closed; after it, remaining connections are closed.
+	Grace time.Duration
+	// Delay is how long to keep serving (with keep-alives off, so clients
+	// do not hold on to this instance) before closing the listeners.
+	Delay time.Duration
+	// OnDrain runs when the context is done, before Delay: typically
+	// Server.Drain, so /readyz fails while the load balancer notices.
+	OnDrain func()
+}
+
+// ServeWith is Serve with a drain phase: when ctx is done it calls OnDrain,
+// keeps serving for Delay, then stops accepting and gives in-flight requests
+// up to Grace to finish (http.Server.Shutdown). A serve error skips the
+// drain.
+func ServeWith(ctx context.Context, sd Shutdown, ls ...Listener) error {
+	grace := sd.Grace
 	errc := make(chan error, len(ls))
 	var wg sync.WaitGroup
 	for _, l := range ls {
@@ -63,6 +85,18 @@ func Serve(ctx context.Context, grace time.Duration, ls ...Listener) error {
 	var first error
 	select {
 	case <-ctx.Done():
+		if sd.OnDrain != nil {
+			sd.OnDrain()
+		}
+		if sd.Delay > 0 {
+			for _, l := range ls {
+				l.Server.SetKeepAlivesEnabled(false)
+			}
+			select {
+			case <-time.After(sd.Delay):
+			case first = <-errc:
+			}
+		}
 	case first = <-errc:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +46,10 @@ type Options struct {
 	HandlerTimeout time.Duration
 	// RetryAfter is the Retry-After seconds of 503 answers; 0 = 5.
 	RetryAfter int
+	// Limit, when set, wraps the handler of every Limited route (rate
+	// limiting, see package ratelimit). It runs after the request id, body
+	// limit and CORS preflight handling, so preflights are not counted.
+	Limit func(route string, next http.Handler) http.Handler
 }
 
 // Server is the configured HTTP layer.
@@ -57,7 +62,13 @@ type Server struct {
 	byPath  map[string]*Route
 	metrics *metrics
 	tokens  [][32]byte
+	// draining is set once shutdown starts: /readyz answers 503 so that
+	// load balancers stop routing here while in-flight requests finish.
+	draining atomic.Bool
 }
+
+// Drain makes /readyz answer 503 from now on (graceful shutdown).
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // New builds the HTTP layer from the routes table.
 func New(o Options) (*Server, error) {
@@ -109,7 +120,11 @@ func New(o Options) (*Server, error) {
 			return nil, errors.New("web: duplicate route path " + r.Path)
 		}
 		s.byPath[r.Path] = r
-		h := s.wrap(r.Handler)
+		handler := r.Handler
+		if r.Limited && o.Limit != nil {
+			handler = o.Limit(r.Name, handler)
+		}
+		h := s.wrap(handler)
 		if r.Admin && r.Name != "metrics" && len(s.tokens) > 0 {
 			h = s.requireAdmin(h)
 		}
@@ -198,6 +213,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		oauth.WriteError(w, oauth.Unavailable(s.o.RetryAfter, errors.New("shutting down")))
+		return
+	}
 	if s.o.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
