@@ -32,9 +32,7 @@ func TestNpmWalletInterop(t *testing.T) {
 	node := requireNodeTools(t)
 	ti := startIssuer(t)
 	if missing := ti.missingEndpoints(t); len(missing) > 0 {
-		// The binary serves metadata before every protocol package is wired
-		// into cmd/issuer; the flows need these endpoints.
-		t.Skipf("the issuer binary does not advertise %s yet", strings.Join(missing, ", "))
+		t.Fatalf("the issuer binary does not advertise %s", strings.Join(missing, ", "))
 	}
 	iaca := ti.iacaPEM(t)
 
