@@ -125,6 +125,25 @@ type AuthorizeOptions struct {
 // AuthorizationCode runs PAR -> authorization (login form and consent) ->
 // token with PKCE, DPoP and client attestation.
 func (w *Wallet) AuthorizationCode(ctx context.Context, o AuthorizeOptions) (*Token, error) {
+	a, err := w.Authorize(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return w.RedeemCode(ctx, a)
+}
+
+// Authorization is the outcome of the front-channel part of the
+// authorization code flow: the code and what redeeming it needs.
+type Authorization struct {
+	Code         string
+	CodeVerifier string
+	RedirectURI  string
+}
+
+// Authorize runs PAR and the authorization endpoint (login form, consent)
+// and returns the authorization code without redeeming it (RFC 9126, RFC
+// 7636, RFC 9449 §10 dpop_jkt).
+func (w *Wallet) Authorize(ctx context.Context, o AuthorizeOptions) (*Authorization, error) {
 	verifier, challenge := pkce()
 	state := randomString(16)
 	form := url.Values{
@@ -158,11 +177,17 @@ func (w *Wallet) AuthorizationCode(ctx context.Context, o AuthorizeOptions) (*To
 	if err != nil {
 		return nil, err
 	}
+	return &Authorization{Code: code, CodeVerifier: verifier, RedirectURI: w.cfg.RedirectURI}, nil
+}
+
+// RedeemCode exchanges an authorization code at the token endpoint (RFC 6749
+// §4.1.3) with PKCE, DPoP and client attestation.
+func (w *Wallet) RedeemCode(ctx context.Context, a *Authorization) (*Token, error) {
 	return w.token(ctx, "token (authorization code)", url.Values{
 		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"redirect_uri":  {w.cfg.RedirectURI},
-		"code_verifier": {verifier},
+		"code":          {a.Code},
+		"redirect_uri":  {a.RedirectURI},
+		"code_verifier": {a.CodeVerifier},
 		"client_id":     {w.cfg.ClientID},
 	})
 }

@@ -204,9 +204,10 @@ func attestationPoP(key *ecdsa.PrivateKey, clientID, aud, challenge string, now 
 	return sign(header{typ: "oauth-client-attestation-pop+jwt", signerKey: key}, claims)
 }
 
-// keyProof returns an OpenID4VCI Appendix F.1 jwt proof signed by key. With a
-// key attestation, the attestation goes in the key_attestation header and no
-// jwk is embedded.
+// keyProof returns an OpenID4VCI Appendix F.1 jwt proof signed by key, whose
+// public key is in the jwk header (F.1: exactly one of jwk, kid, x5c names
+// the signing key). With a key attestation, the attestation also goes in the
+// key_attestation header and key must be one of its attested_keys.
 func keyProof(key *ecdsa.PrivateKey, clientID, aud, nonce, keyAttestation string, now time.Time) (string, error) {
 	claims := map[string]any{"aud": aud, "iat": now.Unix()}
 	if clientID != "" {
@@ -215,7 +216,7 @@ func keyProof(key *ecdsa.PrivateKey, clientID, aud, nonce, keyAttestation string
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
-	h := header{typ: "openid4vci-proof+jwt", signerKey: key, embedJWK: keyAttestation == ""}
+	h := header{typ: "openid4vci-proof+jwt", signerKey: key, embedJWK: true}
 	if keyAttestation != "" {
 		h.extra = map[jose.HeaderKey]any{"key_attestation": keyAttestation}
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	// Username and Password log in at the authorization endpoint's form.
 	Username, Password string
 	Now                func() time.Time
+	// Intercept, if set, sees every outgoing request just before it is
+	// sent and may change it: tests use it to capture and replay headers
+	// (DPoP proofs, attestation PoPs) or to break a request on purpose.
+	Intercept func(step string, r *http.Request)
 }
 
 // Exchange is one recorded HTTP round trip, secrets redacted.
@@ -115,6 +119,11 @@ func New(cfg Config) (*Wallet, error) {
 // DPoPKey returns the key the wallet's access tokens are bound to.
 func (w *Wallet) DPoPKey() *ecdsa.PrivateKey { return w.dpopKey }
 
+// SetDPoPKey replaces the key DPoP proofs are signed with from the next
+// request on (tests of token binding: a token bound to the old key must then
+// be refused).
+func (w *Wallet) SetDPoPKey(k *ecdsa.PrivateKey) { w.dpopKey = k }
+
 // Exchanges returns the recorded HTTP exchanges.
 func (w *Wallet) Exchanges() []Exchange {
 	w.mu.Lock()
@@ -169,6 +178,9 @@ func (w *Wallet) do(ctx context.Context, q request) (*response, error) {
 	}
 	for k, vs := range q.header {
 		req.Header[k] = vs
+	}
+	if w.cfg.Intercept != nil {
+		w.cfg.Intercept(q.step, req)
 	}
 	ex := Exchange{Step: q.step, Method: q.method, URL: redactURL(q.url), Request: redact(string(q.body))}
 	res, err := w.http.Do(req)
