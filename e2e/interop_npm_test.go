@@ -24,7 +24,8 @@ import (
 // proof; the same from an admin-API offer with authorization_details;
 // pre-authorized code from an admin-API offer with a tx_code, batch of two.
 // Signed issuer metadata is verified against the issuer's metadata CA.
-// Refusals: a wrong tx_code, and signed metadata under a foreign anchor.
+// Refusals: a wrong tx_code, a key attestation from an untrusted attester,
+// and signed metadata under a foreign anchor.
 func TestNpmWalletInterop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the issuer binary and node; skipped in -short mode")
@@ -140,6 +141,28 @@ func TestNpmWalletInterop(t *testing.T) {
 		if err == nil || res.Step != "metadata" || !strings.Contains(res.Error, "trusted anchor") {
 			t.Fatalf("want a metadata failure for an untrusted x5c chain, got %q at %q (%v)", res.Error, res.Step, err)
 		}
+	})
+
+	t.Run("key attestation from an untrusted attester", func(t *testing.T) {
+		offerURI, _ := ti.createOffer(t, map[string]any{
+			"credential_configuration_ids": []string{mdlConfigID},
+			"grant":                        "pre-authorized_code",
+			"claims":                       mdlClaims(),
+		})
+		holder := wiatest.NewKey()
+		in := ti.walletInput(t, "pre-authorized_code")
+		in["offerUri"] = offerURI
+		in["holderPrivateJwk"] = wiatest.PrivateJWK(holder)
+		in["keyAttestation"] = wiatest.NewKeyAttester("untrusted-keys").KeyAttestation([]*ecdsa.PublicKey{&holder.PublicKey})
+		var res walletResult
+		err := runNode(t, node, npmWalletDir, "wallet.mjs", in, &res)
+		if err == nil || len(res.Credentials) > 0 {
+			t.Fatalf("a key attestation from an untrusted attester was accepted\n%s", res.trace())
+		}
+		if res.Step != "credential" || !strings.Contains(res.Error, "invalid_proof") {
+			t.Fatalf("want invalid_proof at the credential endpoint, got %q at %q\n%s", res.Error, res.Step, res.trace())
+		}
+		t.Logf("refused as expected: %s", res.Error)
 	})
 
 	t.Run("pre-authorized_code wrong tx_code", func(t *testing.T) {
