@@ -20,11 +20,14 @@ import (
 const (
 	OfferCreated     = "offer.created"
 	OfferCancelled   = "offer.cancelled"
+	OfferRedeemed    = "offer.redeemed"
 	TokenIssued      = "token.issued"
 	CredentialIssued = "credential.issued"
-	Notification     = "credential.notification"
-	DeferredDecision = "deferred.decision"
-	AdminAction      = "admin.action"
+	// CredentialDeferred: a request now waits for a back-office decision.
+	CredentialDeferred = "credential.deferred"
+	Notification       = "credential.notification"
+	DeferredDecision   = "deferred.decision"
+	AdminAction        = "admin.action"
 )
 
 // Event is what a caller records.

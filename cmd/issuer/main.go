@@ -4,6 +4,7 @@
 //	issuer config validate [--config FILE]  print every configuration problem; exit 1 if any
 //	issuer pki init [--config FILE]         create the IACA, Document Signer and metadata signer in pki.dir
 //	issuer healthcheck [--url URL]          GET /healthz; exit 0 when it answers 200 (container HEALTHCHECK)
+//	issuer audit verify [--config FILE]     check the hash chain of audit logs
 //	issuer version                          print version and commit
 //
 // cmd/issuer reads the configuration and maps it into each package's
@@ -48,6 +49,7 @@ const usage = `usage:
   issuer pki init [--config FILE]          create what is missing of the PKI in pki.dir (never overwrites)
   issuer selftest [flags]                  run a complete issuance against an issuer as a HAIP wallet
   issuer healthcheck [--url URL]           exit 0 if URL (default http://127.0.0.1:8080/healthz) answers 200
+  issuer audit verify [--config FILE] [LOG...]  check the hash chain of audit logs
   issuer version                           print the version
 `
 
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdHealthcheck(ctx, args[1:], stderr)
 	case "selftest":
 		return cmdSelftest(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

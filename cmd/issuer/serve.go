@@ -49,6 +49,7 @@ type app struct {
 	reqEnc    *metadata.RequestEncryption
 	resEnc    *metadata.ResponseEncryption
 	web       *web.Server
+	audit     *auditor // nil without audit.file
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -71,6 +72,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		{"configurations", a.loadConfigurations},
 		{"secrets", a.loadSecrets},
 		{"store", a.openStore},
+		{"audit", a.openAudit},
 		{"pki", a.loadPKI},
 		{"protocols", a.wireProtocols},
 		{"metadata", a.buildMetadata},
@@ -86,6 +88,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 }
 
 func (a *app) close() {
+	a.audit.close()
 	if a.store != nil {
 		_ = a.store.Close()
 	}
@@ -213,6 +216,7 @@ func (a *app) buildWeb(context.Context) error {
 		Registry:       a.registry,
 		MaxBodyBytes:   h.MaxBodyBytes,
 		HandlerTimeout: h.HandlerTimeout.D(),
+		Limit:          a.rateLimit(),
 	})
 	return err
 }
@@ -230,7 +234,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listening 
 
 	var tlsConfig *tls.Config
 	if cfg.TLS.CertFile != "" {
-		r, err := tlsconf.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, time.Minute)
+		r, err := tlsconf.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ReloadInterval.D())
 		if err != nil {
 			return err
 		}
@@ -267,7 +271,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listening 
 	if listening != nil {
 		listening(pub, adm)
 	}
-	err = web.Serve(ctx, h.ShutdownGrace.D(), ls...)
+	err = web.ServeWith(ctx, web.Shutdown{Grace: h.ShutdownGrace.D(), Delay: h.ShutdownDelay.D(), OnDrain: func() {
+		log.Info("shutting down: draining", "delay", h.ShutdownDelay.D().String(), "grace", h.ShutdownGrace.D().String())
+		a.web.Drain()
+	}}, ls...)
 	log.Info("issuer stopped")
 	return err
 }

@@ -90,7 +90,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 		Credentials:           a.authzCredentials(),
 		ClaimNames:            a.claimNames,
 		Authenticator:         authn,
-		Offers:                offerLink{a},
+		Offers:                a.auditOffers(offerLink{a}),
 		AccessTokenLifespan:   o.AccessTokenLifetime.D(),
 		AuthorizeCodeLifespan: o.CodeLifetime.D(),
 		PARLifespan:           o.PARLifetime.D(),
@@ -104,7 +104,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	}
 	a.proto.authz = az
 	h := az.Handler()
-	a.handlers.PAR, a.handlers.Authorize, a.handlers.Token = h, h, h
+	a.handlers.PAR, a.handlers.Authorize, a.handlers.Token = h, h, a.auditToken(h)
 
 	// offer and credential refer to each other (offer claims, deferred
 	// approval): the offer service reaches the credential service through
@@ -126,7 +126,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	}
 	a.proto.offers = offers
 	a.handlers.Offer = offers.PublicHandler()
-	a.handlers.Admin = offers.AdminHandler()
+	a.handlers.Admin = a.auditAdmin(offers.AdminHandler())
 
 	cs, err := a.credentialService(az, dpopVerifier, trust, offers)
 	if err != nil {
@@ -446,8 +446,9 @@ func (a *app) credentialEvents() func(context.Context, credential.Event) {
 		Help: "Credential endpoint events by type, configuration, wallet provider and error code.",
 	}, []string{"type", "configuration", "wallet_provider", "error"})
 	a.registry.MustRegister(c)
-	return func(_ context.Context, e credential.Event) {
+	return func(ctx context.Context, e credential.Event) {
 		c.WithLabelValues(e.Type, e.ConfigurationID, e.WalletProvider, e.ErrorCode).Add(float64(max(e.Count, 1)))
+		a.auditCredentialEvent(ctx, e)
 	}
 }
 
