@@ -47,6 +47,7 @@ const usage = `usage:
   issuer [serve] [--config FILE]           serve the issuer (embedded development config without --config)
   issuer config validate [--config FILE]   check a configuration, printing every problem
   issuer pki init [--config FILE]          create what is missing of the PKI in pki.dir (never overwrites)
+  issuer offer [flags]                     create a credential offer on a running issuer and print its QR code
   issuer selftest [flags]                  run a complete issuance against an issuer as a HAIP wallet
   issuer healthcheck [--url URL]           exit 0 if URL (default http://127.0.0.1:8080/healthz) answers 200
   issuer audit verify [--config FILE] [LOG...]  check the hash chain of audit logs
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdPKIInit(args[2:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], stderr)
+	case "offer":
+		return cmdOffer(ctx, args[1:], stdout, stderr)
 	case "selftest":
 		return cmdSelftest(ctx, args[1:], stdout, stderr)
 	case "audit":

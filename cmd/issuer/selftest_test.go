@@ -116,3 +116,32 @@ func TestSelftestFindsBrokenIssuer(t *testing.T) {
 		}
 	})
 }
+
+func TestOfferCommandWithDevelopmentToken(t *testing.T) {
+	r, cfg := startDev(t, nil)
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"offer", "--issuer", r.base, "--data-dir", cfg.DataDir,
+		"--subject", "dev-subject-2", "--tx-code-length", "6"}, &out, &out); code != 0 {
+		t.Fatalf("offer: exit %d\n%s", code, out.String())
+	}
+	var offerURI, tx string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "offer:      "); ok {
+			offerURI = v
+		}
+		if v, ok := strings.CutPrefix(line, "tx_code:    "); ok {
+			tx, _, _ = strings.Cut(v, " ")
+		}
+	}
+	if !strings.HasPrefix(offerURI, "openid-credential-offer://?credential_offer_uri=") || len(tx) != 6 || !strings.Contains(out.String(), "█") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if code, out := selftest(t, "--issuer", r.base, "--data-dir", cfg.DataDir, "--offer", offerURI, "--tx-code", tx); code != 0 {
+		t.Fatalf("selftest of the printed offer: exit %d\n%s", code, out)
+	}
+	var bad bytes.Buffer
+	if code := run(context.Background(), []string{"offer", "--issuer", r.base, "--token", strings.Repeat("x", 43)}, &bad, &bad); code == 0 ||
+		!strings.Contains(bad.String(), "401") {
+		t.Fatalf("a wrong admin token was accepted: %s", bad.String())
+	}
+}

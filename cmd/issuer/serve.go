@@ -118,6 +118,16 @@ func (a *app) loadSecrets(context.Context) error {
 		a.log.Info("using the development nonce key", "file", path)
 	}
 	a.nonceKeys = keys
+	if len(a.cfg.Admin.Tokens) == 0 && a.cfg.Development {
+		// A development issuer gets an admin token of its own, so `issuer
+		// offer` and the startup offer work at once.
+		t, err := devAdminToken(a.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		a.cfg.Admin.Tokens = []string{t}
+		a.log.Info("using the development admin token", "file", filepath.Join(a.cfg.DataDir, devAdminTokenFile))
+	}
 	return nil
 }
 
@@ -268,6 +278,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listening 
 		attrs = append(attrs, "admin_listen", adm.String())
 	}
 	log.Info("issuer listening", attrs...)
+	if cfg.Development {
+		a.banner(ctx, os.Stderr, pub)
+	}
 	if listening != nil {
 		listening(pub, adm)
 	}
