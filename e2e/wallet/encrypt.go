@@ -80,7 +80,7 @@ func pickEnc(meta map[string]any) (string, error) {
 
 // decryptResponse decrypts an encrypted credential response.
 func decryptResponse(compact string, key *ecdsa.PrivateKey) ([]byte, error) {
-	obj, err := jose.ParseEncrypted(compact, []jose.KeyAlgorithm{jose.ECDH_ES},
+	obj, err := jose.ParseEncryptedCompact(compact, []jose.KeyAlgorithm{jose.ECDH_ES},
 		[]jose.ContentEncryption{jose.A128GCM, jose.A256GCM})
 	if err != nil {
 		return nil, err

@@ -232,7 +232,7 @@ func pkce() (verifier, challenge string) {
 
 // claimsOf decodes the payload of a compact JWS or JWT without verifying it.
 func claimsOf(compact string) (map[string]any, error) {
-	jws, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.EdDSA, jose.RS256, jose.PS256})
+	jws, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.EdDSA, jose.RS256, jose.PS256})
 	if err != nil {
 		return nil, err
 	}
