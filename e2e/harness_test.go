@@ -50,6 +50,9 @@ const (
 	e2eSubject  = "e2e-subject-1"
 	e2eClientID = "e2e-go-wallet"
 	e2eRedirect = "https://wallet.example/cb"
+	// e2eRedirectWithQuery is registered too: the conformance suite's
+	// second redirect URI carries a query that must come back unchanged.
+	e2eRedirectWithQuery = "https://wallet.example/cb?dummy1=lorem&dummy2=ipsum"
 )
 
 // datasetClaims are the dataset values of the test End-User.
@@ -237,7 +240,7 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 		"oauth": map[string]any{"refresh_tokens": true, "code_lifetime": "60s"},
 		"wallet_providers": []any{map[string]any{
 			"name": "e2e-wallet-provider", "roots": []string{path("wallet-root.pem")},
-			"redirect_uris": []string{e2eRedirect},
+			"redirect_uris": []string{e2eRedirect, e2eRedirectWithQuery},
 		}},
 		"key_attestation_issuers": []any{map[string]any{"name": "e2e-key-attester", "roots": []string{path("key-root.pem")}}},
 		"users_file":              path("users.yaml"),

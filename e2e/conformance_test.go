@@ -1,0 +1,665 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdoc-issuer/issuer/e2e/wallet"
+)
+
+// TestConformanceExpectations checks, over real HTTP, what the OpenID
+// Foundation's oid4vci-1_0-issuer-haip-test-plan expects of an issuer and
+// the simulator does not exercise on its own (notes:
+// /work/shared/spec/conformance-suite.md §2, §4): the suite's message
+// shapes (no client_id at the token endpoint, extra parameters, the DPoP
+// nonce retry that re-sends the credential request body), its DPoP
+// negative tests, its authorization endpoint cases and its error shapes.
+func TestConformanceExpectations(t *testing.T) {
+	skipProcessTests(t)
+	d := newDeployment(t, deploymentOptions{Backend: "memory"})
+	d.start(t, 0)
+	rec := &recorder{}
+	client := d.httpClient(nil)
+	client.Transport = rec.wrap(client.Transport)
+	e := &flowEnv{d: d, client: client}
+
+	t.Run("token_request_without_client_id", func(t *testing.T) {
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if strings.HasPrefix(step, "token") {
+				editForm(t, r, func(f url.Values) { f.Del("client_id") })
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := rec.last("/token")
+		var body map[string]any
+		if err := json.Unmarshal(res.body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := body["id_token"]; ok {
+			t.Error("token response carries an id_token (ExpectNoIdTokenInTokenResponse)")
+		}
+		if n, _ := body["expires_in"].(float64); n <= 0 {
+			t.Errorf("expires_in %v, want a positive number", body["expires_in"])
+		}
+		keys := newKeys(1)
+		cr, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyIssued(t, e, cr, keys)
+		if date := rec.last("/credential").header.Get("Date"); date == "" {
+			t.Error("credential response has no Date header (CheckForDateHeaderInResourceResponse)")
+		} else if at, err := http.ParseTime(date); err != nil || time.Since(at).Abs() > 5*time.Minute {
+			t.Errorf("credential response Date %q is not within 5 minutes", date)
+		}
+	})
+
+	t.Run("unknown_parameters_ignored", func(t *testing.T) {
+		const extra = "x7f3kq9d2m1z8w4p"
+		w := e.wallet(t, func(step string, r *http.Request) {
+			switch {
+			case step == "pushed authorization request", strings.HasPrefix(step, "token"):
+				editForm(t, r, func(f url.Values) { f.Set(extra, "lorem") })
+			case step == "credential", step == "notification":
+				editJSON(t, r, func(m map[string]any) { m[extra] = "ipsum" })
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := newKeys(2)
+		cr, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyIssued(t, e, cr, keys)
+		if err := w.Notify(bg, tok, cr.NotificationID, "credential_accepted"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("dpop_nonce_retry_resends_credential_body", func(t *testing.T) {
+		// The suite's first credential call may carry a DPoP proof without
+		// the resource server's nonce; on 401 use_dpop_nonce it re-sends
+		// the same body (same c_nonce and key proof) with a new DPoP proof.
+		var mu sync.Mutex
+		first := true
+		var w *wallet.Wallet
+		w = e.wallet(t, func(step string, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if step == "credential" && first {
+				first = false
+				editDPoP(t, r, w.DPoPKey(), func(h, c map[string]any) { delete(c, "nonce") })
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := newKeys(1)
+		cr, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyIssued(t, e, cr, keys)
+		var statuses []int
+		for _, ex := range w.Exchanges() {
+			if ex.Step == "credential" {
+				statuses = append(statuses, ex.Status)
+			}
+		}
+		if len(statuses) != 2 || statuses[0] != http.StatusUnauthorized {
+			t.Fatalf("credential exchanges %v, want a 401 nonce challenge then 200", statuses)
+		}
+	})
+
+	t.Run("dpop_negative_tests", func(t *testing.T) { testDPoPNegative(t, e) })
+
+	t.Run("access_token_in_query_refused", func(t *testing.T) {
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if step == "credential" {
+				at := strings.TrimPrefix(r.Header.Get("Authorization"), "DPoP ")
+				r.Header.Del("Authorization")
+				q := r.URL.Query()
+				q.Set("access_token", at)
+				r.URL.RawQuery = q.Encode()
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL})
+		var pe *wallet.ProtocolError
+		if !errors.As(err, &pe) || (pe.Status != 400 && pe.Status != 401 && pe.Status != 414) {
+			t.Fatalf("access token in the query: want 400, 401 or 414, got %v", err)
+		}
+	})
+
+	t.Run("redirect_uri_query_preserved", func(t *testing.T) {
+		w := newWalletConfig(t, e, func(c *wallet.Config) { c.RedirectURI = e2eRedirectWithQuery })
+		var loc string
+		_, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rec.all("/authorize/consent") {
+			if l := r.header.Get("Location"); l != "" {
+				loc = l
+			}
+		}
+		u, err := url.Parse(loc)
+		if err != nil || u.Query().Get("dummy1") != "lorem" || u.Query().Get("dummy2") != "ipsum" || !strings.HasPrefix(loc, e2eRedirectWithQuery+"&") {
+			t.Fatalf("redirect %q does not keep the registered query", redactLocation(loc))
+		}
+	})
+
+	t.Run("user_cancels_access_denied", func(t *testing.T) {
+		w := e.wallet(t, nil)
+		_, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL, Cancel: true})
+		requireProtocolError(t, err, "access_denied")
+	})
+
+	t.Run("code_bound_to_client_and_pkce", func(t *testing.T) {
+		w := e.wallet(t, nil)
+		a, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := newWalletConfig(t, e, func(c *wallet.Config) { c.ClientID = "e2e-other-wallet" })
+		other.SetDPoPKey(w.DPoPKey())
+		_, err = other.RedeemCode(bg, a)
+		var pe *wallet.ProtocolError
+		if !errors.As(err, &pe) || (pe.Code != "invalid_grant" && pe.Code != "invalid_client") {
+			t.Fatalf("code redeemed by another client: want invalid_grant or invalid_client, got %v", err)
+		}
+		a2, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a2.CodeVerifier = strings.Repeat("A", 43)
+		_, err = w.RedeemCode(bg, a2)
+		requireProtocolError(t, err, "invalid_grant")
+	})
+
+	t.Run("refresh_token_bound_to_instance", func(t *testing.T) {
+		// refresh-token module: with client attestation, a refresh by
+		// another wallet instance (other attestation key) must fail even
+		// with the DPoP key the token is bound to.
+		w := e.wallet(t, nil)
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken == "" {
+			t.Skip("no refresh token issued")
+		}
+		other := e.wallet(t, nil)
+		other.SetDPoPKey(w.DPoPKey())
+		if _, err := other.Refresh(bg, tok.RefreshToken); err == nil {
+			t.Fatal("another wallet instance redeemed the refresh token (the suite's refresh-token module expects a rejection)")
+		}
+	})
+
+	t.Run("credential_error_codes", func(t *testing.T) {
+		w := e.wallet(t, nil)
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			req  wallet.CredentialRequest
+			edit func(map[string]any)
+			code string
+		}{
+			{"missing proofs", wallet.CredentialRequest{ConfigurationID: confMDL}, func(m map[string]any) { delete(m, "proofs") }, "invalid_proof"},
+			{"random c_nonce", wallet.CredentialRequest{ConfigurationID: confMDL, Nonce: "6f1c2e9a-3b4d-4e5f-8a7b-9c0d1e2f3a4b"}, nil, "invalid_nonce"},
+			{"unknown configuration", wallet.CredentialRequest{ConfigurationID: "5b0f0c3e-8d4a-4c1e-9f7a-2b6d8e0a1c3f"}, nil, "unknown_credential_configuration"},
+			{"unknown identifier", wallet.CredentialRequest{Identifier: "unknown:5b0f0c3e-8d4a-4c1e"}, nil, "unknown_credential_identifier"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ew, etok := w, tok
+				if tc.edit != nil {
+					ew = e.wallet(t, func(step string, r *http.Request) {
+						if step == "credential" {
+							editJSON(t, r, tc.edit)
+						}
+					})
+					var err error
+					if etok, err = ew.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, err := ew.Credential(bg, etok, tc.req)
+				pe := requireProtocolError(t, err, tc.code)
+				if pe.Status != http.StatusBadRequest {
+					t.Fatalf("HTTP %d, want 400", pe.Status)
+				}
+				var body map[string]any
+				if err := json.Unmarshal(rec.last("/credential").body, &body); err != nil {
+					t.Fatalf("error body is not JSON: %v", err)
+				}
+				for k := range body {
+					if k != "error" && k != "error_description" && k != "error_uri" {
+						t.Errorf("error body member %q (VCIValidateNoUnknownKeysInCredentialErrorResponse)", k)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("request_uri_reusable_until_completion_then_refused", func(t *testing.T) {
+		// par-ensure-reused-request-uri-prior-to-auth-completion-succeeds:
+		// a first visit that does not log in leaves the request_uri usable.
+		var opened string
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if step == "authorization: open" && opened == "" {
+				opened = r.URL.String()
+				res, err := e.client.Get(opened)
+				if err != nil {
+					t.Errorf("first visit: %v", err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					t.Errorf("first visit: HTTP %d, want the login page", res.StatusCode)
+				}
+			}
+		})
+		if _, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL}); err != nil {
+			t.Fatal(err)
+		}
+		// par-attempt-reuse-request_uri: after completion it is refused.
+		res, err := e.client.Get(opened)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !bytes.Contains(b, []byte(`id="error-code">invalid_request_uri<`)) {
+			t.Fatalf("reused request_uri: HTTP %d, want 400 with the error page naming invalid_request_uri", res.StatusCode)
+		}
+	})
+
+	t.Run("par_rejections", func(t *testing.T) {
+		w := e.wallet(t, nil)
+		_, challenge := pkcePair()
+		base := func() url.Values {
+			return url.Values{
+				"response_type": {"code"}, "client_id": {e2eClientID}, "redirect_uri": {e2eRedirect},
+				"scope": {confMDL}, "state": {"abcdefghij"},
+				"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+			}
+		}
+		for _, tc := range []struct {
+			name string
+			edit func(url.Values)
+		}{
+			{"no PKCE", func(f url.Values) { f.Del("code_challenge"); f.Del("code_challenge_method") }},
+			{"plain PKCE", func(f url.Values) { f.Set("code_challenge_method", "plain") }},
+			{"request_uri inside PAR", func(f url.Values) { f.Set("request_uri", "urn:ietf:params:oauth:request_uri:x") }},
+			{"response_type token", func(f url.Values) { f.Set("response_type", "token") }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				f := base()
+				tc.edit(f)
+				_, err := w.PAR(bg, f)
+				var we *wallet.Error
+				if !errors.As(err, &we) || we.Exchange == nil || we.Exchange.Status != http.StatusBadRequest {
+					t.Fatalf("want HTTP 400, got %v", err)
+				}
+				var body struct{ Error string }
+				_ = json.Unmarshal(rec.last("/par").body, &body)
+				if body.Error != "invalid_request" && !(tc.name == "request_uri inside PAR" && body.Error == "request_uri_not_supported") &&
+					!(tc.name == "response_type token" && body.Error == "unsupported_response_type") {
+					t.Fatalf("error %q, want invalid_request", body.Error)
+				}
+			})
+		}
+	})
+}
+
+// testDPoPNegative mirrors the suite's dpop-negative-tests module: many
+// credential requests with one access token, each with a fresh c_nonce and
+// key proof and a broken (or unusual but valid) DPoP proof.
+func testDPoPNegative(t *testing.T, e *flowEnv) {
+	var mu sync.Mutex
+	var edit func(r *http.Request)
+	var w *wallet.Wallet
+	w = e.wallet(t, func(step string, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if step == "credential" && edit != nil {
+			edit(r)
+		}
+	})
+	tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One call first so the wallet holds the resource server's DPoP nonce.
+	if _, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL}); err != nil {
+		t.Fatal(err)
+	}
+	claims := func(f func(h, c map[string]any)) func(*http.Request) {
+		return func(r *http.Request) { editDPoP(t, r, w.DPoPKey(), f) }
+	}
+	fail := []struct {
+		name string
+		edit func(*http.Request)
+	}{
+		{"no DPoP header", func(r *http.Request) { r.Header.Del("DPoP") }},
+		{"Bearer scheme without DPoP", func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(r.Header.Get("Authorization"), "DPoP "))
+			r.Header.Del("DPoP")
+		}},
+		{"two DPoP headers", func(r *http.Request) { r.Header.Add("DPoP", r.Header.Get("DPoP")) }},
+		{"malformed", func(r *http.Request) { r.Header.Set("DPoP", "not.a.jwt") }},
+		{"wrong typ", claims(func(h, c map[string]any) { h["typ"] = "jwt" })},
+		{"no typ", claims(func(h, c map[string]any) { delete(h, "typ") })},
+		{"no jwk", claims(func(h, c map[string]any) { delete(h, "jwk") })},
+		{"private key in jwk", claims(func(h, c map[string]any) { h["jwk"] = privateJWK(w.DPoPKey()) })},
+		{"no jti", claims(func(h, c map[string]any) { delete(c, "jti") })},
+		{"no htm", claims(func(h, c map[string]any) { delete(c, "htm") })},
+		{"wrong htm", claims(func(h, c map[string]any) { c["htm"] = "PUT" })},
+		{"no htu", claims(func(h, c map[string]any) { delete(c, "htu") })},
+		{"other htu", claims(func(h, c map[string]any) { c["htu"] = e.d.Issuer + "/token" })},
+		{"no iat", claims(func(h, c map[string]any) { delete(c, "iat") })},
+		{"iat one hour ago", claims(func(h, c map[string]any) { c["iat"] = time.Now().Add(-time.Hour).Unix() })},
+		{"iat in one hour", claims(func(h, c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() })},
+		{"no ath", claims(func(h, c map[string]any) { delete(c, "ath") })},
+		{"wrong ath", claims(func(h, c map[string]any) { c["ath"] = b64u(sha256Sum("another token")) })},
+		{"bad signature", func(r *http.Request) {
+			p := r.Header.Get("DPoP")
+			sig, _ := base64.RawURLEncoding.DecodeString(p[strings.LastIndexByte(p, '.')+1:])
+			sig[5] ^= 0x40
+			r.Header.Set("DPoP", p[:strings.LastIndexByte(p, '.')+1]+b64u(sig))
+		}},
+		{"alg none", func(r *http.Request) {
+			h, c := decodeJWT(t, r.Header.Get("DPoP"))
+			h["alg"] = "none"
+			r.Header.Set("DPoP", b64u(mustJSON(h))+"."+b64u(mustJSON(c))+".")
+		}},
+		{"key other than the token's", func(r *http.Request) {
+			editDPoP(t, r, wallet.NewKey(), func(h, c map[string]any) {})
+		}},
+	}
+	for _, tc := range fail {
+		t.Run("refused/"+tc.name, func(t *testing.T) {
+			mu.Lock()
+			edit = tc.edit
+			mu.Unlock()
+			_, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL})
+			var pe *wallet.ProtocolError
+			if !errors.As(err, &pe) || (pe.Status != 400 && pe.Status != 401) {
+				t.Fatalf("want 400 or 401, got %v", err)
+			}
+		})
+	}
+	accept := []struct {
+		name string
+		edit func(*http.Request)
+	}{
+		{"htu with query and fragment", claims(func(h, c map[string]any) { c["htu"] = c["htu"].(string) + "?a=b#frag" })},
+		{"extra nbf and exp", claims(func(h, c map[string]any) {
+			c["nbf"] = time.Now().Add(-time.Minute).Unix()
+			c["exp"] = time.Now().Add(time.Minute).Unix()
+		})},
+		{"extra header and claim members", claims(func(h, c map[string]any) { h["x-extra"] = "1"; c["x-extra"] = "2" })},
+		{"iat 10 s before", claims(func(h, c map[string]any) { c["iat"] = time.Now().Add(-10 * time.Second).Unix() })},
+		{"iat 10 s after", claims(func(h, c map[string]any) { c["iat"] = time.Now().Add(10 * time.Second).Unix() })},
+		{"scheme in other case", func(r *http.Request) {
+			r.Header.Set("Authorization", "dPoP "+strings.TrimPrefix(r.Header.Get("Authorization"), "DPoP "))
+		}},
+	}
+	for _, tc := range accept {
+		t.Run("accepted/"+tc.name, func(t *testing.T) {
+			mu.Lock()
+			edit = tc.edit
+			mu.Unlock()
+			keys := newKeys(1)
+			res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			verifyIssued(t, e, res, keys)
+		})
+	}
+	mu.Lock()
+	edit = nil
+	mu.Unlock()
+	keys := newKeys(1)
+	res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+	if err != nil {
+		t.Fatalf("sanity call after the negative tests: %v", err)
+	}
+	verifyIssued(t, e, res, keys)
+}
+
+// newWalletConfig builds a discovered wallet with an edited configuration.
+func newWalletConfig(t *testing.T, e *flowEnv, edit func(*wallet.Config)) *wallet.Wallet {
+	t.Helper()
+	c := wallet.Config{
+		Issuer: e.d.Issuer, HTTP: e.client, Attester: e.d.walletProvider(), KeyAttester: e.d.keyAttester(),
+		ClientID: e2eClientID, RedirectURI: e2eRedirect, Username: e2eUser, Password: e2ePassword,
+	}
+	edit(&c)
+	w, err := wallet.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Discover(bg); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// recorder keeps every response (status, headers, body) by URL path.
+type recorder struct {
+	mu   sync.Mutex
+	seen []recorded
+}
+
+type recorded struct {
+	path   string
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *recorder) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		res, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(b))
+		r.mu.Lock()
+		r.seen = append(r.seen, recorded{path: req.URL.Path, status: res.StatusCode, header: res.Header.Clone(), body: b})
+		r.mu.Unlock()
+		return res, nil
+	})
+}
+
+func (r *recorder) all(path string) []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []recorded
+	for _, s := range r.seen {
+		if s.path == path {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *recorder) last(path string) recorded {
+	all := r.all(path)
+	if len(all) == 0 {
+		return recorded{}
+	}
+	return all[len(all)-1]
+}
+
+// editForm rewrites a form-encoded request body.
+func editForm(t *testing.T, r *http.Request, f func(url.Values)) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	f(form)
+	setBody(r, []byte(form.Encode()))
+}
+
+// editJSON rewrites a JSON request body (not an encrypted one).
+func editJSON(t *testing.T, r *http.Request, f func(map[string]any)) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Errorf("request body is not JSON: %v", err)
+		return
+	}
+	f(m)
+	setBody(r, mustJSON(m))
+}
+
+func setBody(r *http.Request, b []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// editDPoP re-signs the request's DPoP proof with key after f changed its
+// header and claims.
+func editDPoP(t *testing.T, r *http.Request, key *ecdsa.PrivateKey, f func(h, c map[string]any)) {
+	h, c := decodeJWT(t, r.Header.Get("DPoP"))
+	h["jwk"] = publicJWKMap(&key.PublicKey)
+	c["jti"] = b64u(randomBytes(16))
+	f(h, c)
+	r.Header.Set("DPoP", signES256(t, key, h, c))
+}
+
+func decodeJWT(t *testing.T, compact string) (h, c map[string]any) {
+	parts := strings.Split(compact, ".")
+	if len(parts) != 3 {
+		t.Errorf("not a compact JWS")
+		return map[string]any{}, map[string]any{}
+	}
+	for i, dst := range []*map[string]any{&h, &c} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err == nil {
+			err = json.Unmarshal(b, dst)
+		}
+		if err != nil {
+			t.Errorf("JWS part %d: %v", i, err)
+		}
+	}
+	return h, c
+}
+
+// signES256 signs header and claims as a compact JWS (RFC 7515, RFC 7518
+// §3.4: R || S, 32 bytes each).
+func signES256(t *testing.T, key *ecdsa.PrivateKey, h, c map[string]any) string {
+	input := b64u(mustJSON(h)) + "." + b64u(mustJSON(c))
+	digest := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + b64u(sig)
+}
+
+func publicJWKMap(k *ecdsa.PublicKey) map[string]any {
+	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64u(fixed32(k.X)), "y": b64u(fixed32(k.Y))}
+}
+
+func privateJWK(k *ecdsa.PrivateKey) map[string]any {
+	m := publicJWKMap(&k.PublicKey)
+	m["d"] = b64u(fixed32(k.D))
+	return m
+}
+
+func fixed32(n *big.Int) []byte {
+	b := make([]byte, 32)
+	n.FillBytes(b)
+	return b
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func b64u(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func sha256Sum(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// pkcePair returns an RFC 7636 S256 verifier and challenge.
+func pkcePair() (verifier, challenge string) {
+	verifier = b64u(randomBytes(32))
+	return verifier, b64u(sha256Sum(verifier))
+}
+
+// redactLocation hides the code in a redirect for failure messages.
+func redactLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "(unparsable)"
+	}
+	q := u.Query()
+	if q.Has("code") {
+		q.Set("code", "[redacted]")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
