@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -267,3 +268,5 @@ func (r *redisServer) kill() {
 	<-r.done
 	r.cmd = nil
 }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
