@@ -35,8 +35,11 @@ lint: vet ## gofmt and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
 
-bench: ## benchmarks (short)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+# BENCH_FLAGS: flags of cmd/issuer-bench, e.g. BENCH_FLAGS="-backends memory -flows 3000".
+# The Go micro-benchmarks: go test -run '^$' -bench . -benchmem ./... (see docs/performance.md).
+BENCH_FLAGS ?=
+bench: ## load benchmark: the issuer on memory, then redis, with 64 wallets (docs/performance.md)
+	$(GO) run ./cmd/issuer-bench $(BENCH_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
