@@ -162,8 +162,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, err)
 		return
 	}
-	s.render(w, http.StatusOK, "login.html", ui.LoginData{Action: s.endpoints.Login, Flow: id, CSRF: csrf,
-		Client: clientLabel(d)})
+	s.render(w, http.StatusOK, "login.html", s.loginPage(id, csrf, clientLabel(d)))
 }
 
 func clientLabel(d *requestDTO) string {
@@ -219,7 +218,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, s.endpoints.Consent+"?flow="+url.QueryEscape(id), http.StatusSeeOther)
 			return
 		}
-		s.render(w, http.StatusOK, "login.html", ui.LoginData{Action: s.endpoints.Login, Flow: id, CSRF: fl.CSRF, Client: fl.ClientID})
+		s.render(w, http.StatusOK, "login.html", s.loginPage(id, fl.CSRF, fl.ClientID))
 	case http.MethodPost:
 		s.postLogin(w, r)
 	default:
@@ -248,13 +247,25 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	case "cancel":
 		s.finishDenied(w, r, id, fl, "the End-User cancelled the login")
 		return
+	case "upstream":
+		if s.o.Upstream == nil {
+			s.errorPage(w, oauth.InvalidRequest("no upstream login is configured"))
+			return
+		}
+		s.startUpstream(w, r, id, fl)
+		return
 	case "login":
+		if s.o.Authenticator == nil {
+			s.errorPage(w, oauth.InvalidRequest("password login is not enabled"))
+			return
+		}
 	default:
 		s.errorPage(w, oauth.InvalidRequest("unknown action"))
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	page := ui.LoginData{Action: s.endpoints.Login, Flow: id, CSRF: fl.CSRF, Client: fl.ClientID, Username: username}
+	page := s.loginPage(id, fl.CSRF, fl.ClientID)
+	page.Username = username
 	if username == "" || password == "" || len(username) > 256 || len(password) > 1024 {
 		page.Error = "Enter username and password."
 		s.render(w, http.StatusBadRequest, "login.html", page)
@@ -296,6 +307,24 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login.html", page)
 		return
 	}
+	s.completeLogin(w, r, id, fl, old, subject)
+}
+
+// loginPage is the data of the login page of a flow.
+func (s *Server) loginPage(flowID, csrf, client string) ui.LoginData {
+	d := ui.LoginData{Action: s.endpoints.Login, Flow: flowID, CSRF: csrf, Client: client,
+		NoPassword: s.o.Authenticator == nil}
+	if s.o.Upstream != nil {
+		d.Upstream = s.o.Upstream.Name()
+	}
+	return d
+}
+
+// completeLogin records the authenticated End-User in the flow (old is the
+// flow record as read; a concurrent change fails the swap), rotates the
+// CSRF token and sends the browser to the consent page.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, id string, fl *flowDTO, old []byte, subject string) {
+	ctx := r.Context()
 	csrf, err := randomToken()
 	if err != nil {
 		s.errorPage(w, oauth.ServerError(err))
@@ -408,6 +437,13 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, redirectURI st
 // finishDenied consumes the pushed request and redirects with
 // error=access_denied (RFC 6749 §4.1.2.1).
 func (s *Server) finishDenied(w http.ResponseWriter, r *http.Request, flowID string, fl *flowDTO, why string) {
+	s.finishError(w, r, flowID, fl, oauth.CodeAccessDenied, why)
+}
+
+// finishError ends the flow: it consumes the pushed request, deletes the
+// flow and redirects with the error code and description, state and iss
+// (RFC 6749 §4.1.2.1, RFC 9207 §2).
+func (s *Server) finishError(w http.ResponseWriter, r *http.Request, flowID string, fl *flowDTO, code, why string) {
 	ctx := r.Context()
 	d, err := s.store.loadPAR(ctx, fl.RequestURI)
 	if err == nil {
@@ -422,7 +458,10 @@ func (s *Server) finishDenied(w http.ResponseWriter, r *http.Request, flowID str
 		return
 	}
 	_ = s.o.Store.Delete(ctx, kindFlow, flowID)
-	p := url.Values{"error": {oauth.CodeAccessDenied}, "error_description": {why}}
+	p := url.Values{"error": {code}}
+	if why != "" {
+		p.Set("error_description", why)
+	}
 	if d.State != "" && (d.Session == nil || !d.Session.NoState) {
 		p.Set("state", d.State)
 	}

@@ -2,8 +2,10 @@ package authz
 
 import (
 	"context"
+	"net/url"
 
 	"github.com/mdoc-issuer/issuer/dpop"
+	"github.com/mdoc-issuer/issuer/upstream"
 	"github.com/mdoc-issuer/issuer/wia"
 )
 
@@ -45,4 +47,18 @@ type OfferLink interface {
 	// means the offer can no longer be redeemed (cancelled, expired,
 	// redeemed), an *oauth.Error with status >= 500 an outage.
 	MarkRedeemed(ctx context.Context, offerID string) error
+}
+
+// UpstreamLogin signs End-Users in at an upstream OpenID Connect provider
+// (*upstream.Provider): the login page offers "Sign in with Name()".
+type UpstreamLogin interface {
+	// Name is the provider's display name on the login page.
+	Name() string
+	// Start creates a login attempt: the browser goes to URL; State, Nonce
+	// and CodeVerifier are kept server-side until the callback.
+	Start() (upstream.Start, error)
+	// Finish checks the callback query against the attempt, redeems the
+	// code and validates the ID token. Errors map to protocol errors with
+	// upstream.OAuthError.
+	Finish(ctx context.Context, callback url.Values, attempt upstream.Start) (*upstream.Identity, error)
 }

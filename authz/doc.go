@@ -41,13 +41,33 @@
 //	login page   (GET  Paths.Login?flow=…):  form#login, input#username[name=username],
 //	                                         input#password[name=password],
 //	                                         button#submit[name=action][value=login],
-//	                                         button#cancel[name=action][value=cancel]
+//	                                         button#cancel[name=action][value=cancel],
+//	                                         button#upstream[name=action][value=upstream] (with Options.Upstream;
+//	                                         the password fields are absent without Authenticator)
 //	consent page (GET  Paths.Consent?flow=…): form#consent, button#approve[name=action][value=approve],
 //	                                         button#deny[name=action][value=deny]
 //	error page:                               #error-code holds the OAuth error code
 //
 // Cancel and deny redirect to the client with error=access_denied, state and
-// iss. The login flow state is kept in the store (any instance can serve any
+// iss.
+//
+// # Upstream OpenID Connect login
+//
+// With Options.Upstream (*upstream.Provider) the login page offers "Sign in
+// with <name>" beside (or instead of) the password form. Pressing it (a POST
+// with the flow's CSRF token) starts an authorization code flow with PKCE at
+// the provider: state, nonce and code verifier are stored under
+// upstream.StateKey(state), bound to the login flow, until the flow expires
+// (at most 10 min), and the browser is redirected (303) there. The callback
+// (GET Paths.UpstreamCallback) consumes that record once (unknown, expired
+// or used: invalid_request error page), checks the flow's browser cookie,
+// and lets the provider package check the answer and redeem the code. A
+// failure ends the flow with a redirect to the wallet carrying
+// upstream.OAuthError's code (access_denied, temporarily_unavailable,
+// invalid_request, server_error), state and iss. On success the End-User is
+// UpstreamSubjectPrefix + the provider's subject claim ("oidc:" by default,
+// so upstream subjects never collide with users-file subjects; the claims
+// source is keyed by that prefixed subject) and continues to consent. The login flow state is kept in the store (any instance can serve any
 // step) and bound to the browser by an HttpOnly SameSite=Lax cookie plus a
 // per-flow CSRF token.
 //

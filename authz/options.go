@@ -19,19 +19,30 @@ const (
 	PathConsent   = "/authorize/consent"
 	PathToken     = "/token"
 	PathChallenge = "/challenge"
+	// PathUpstreamCallback is the redirect URI path of the upstream OpenID
+	// Connect login (under PathAuthorize, so routers that hand
+	// PathAuthorize/... to the Handler serve it).
+	PathUpstreamCallback = "/authorize/upstream/callback"
 )
+
+// DefaultUpstreamSubjectPrefix namespaces the subjects of upstream logins
+// (see Options.UpstreamSubjectPrefix).
+const DefaultUpstreamSubjectPrefix = "oidc:"
 
 // Paths are the endpoint paths the Handler serves, relative to the issuer
 // identifier (the issuer's own path, if any, is prepended). Metadata uses
 // Server.Endpoints for the absolute URLs.
 type Paths struct {
 	PAR, Authorize, Login, Consent, Token, Challenge string
+	// UpstreamCallback is served only when Options.Upstream is set; it must
+	// equal the path of the redirect URL registered at the provider.
+	UpstreamCallback string
 }
 
 // DefaultPaths returns the Path* constants.
 func DefaultPaths() Paths {
 	return Paths{PAR: PathPAR, Authorize: PathAuthorize, Login: PathLogin,
-		Consent: PathConsent, Token: PathToken, Challenge: PathChallenge}
+		Consent: PathConsent, Token: PathToken, Challenge: PathChallenge, UpstreamCallback: PathUpstreamCallback}
 }
 
 // CredentialConfiguration is one credential configuration the AS can grant:
@@ -81,8 +92,23 @@ type Options struct {
 	// consent page (OpenID4VCI §15.1). Nil shows no claim list.
 	ClaimNames func(configurationID string) []string
 
-	// Authenticator checks End-User credentials on the login page.
+	// Authenticator checks End-User credentials on the login page. It may
+	// be nil when Upstream is set (the page then offers only the upstream
+	// login).
 	Authenticator Authenticator
+
+	// Upstream, if set, adds "Sign in with <name>" to the login page: the
+	// authorization code flow with PKCE at an upstream OpenID Connect
+	// provider (*upstream.Provider), whose callback is served at
+	// Paths.UpstreamCallback.
+	Upstream UpstreamLogin
+	// UpstreamSubjectPrefix is prepended to the subject of every upstream
+	// login, so that upstream subjects never collide with the subjects of
+	// the users file (nil = DefaultUpstreamSubjectPrefix "oidc:"; an empty
+	// string keeps upstream subjects unchanged, for deployments without
+	// password login). The claims source must be keyed by the prefixed
+	// subject.
+	UpstreamSubjectPrefix *string
 
 	// Offers, if set, links grants to credential offers: an issuer_state
 	// sent at PAR names the offer of the resulting grant (Grant.OfferID),
@@ -154,8 +180,15 @@ func (o *Options) normalize() error {
 	if o.DPoP == nil {
 		return errors.New("authz: DPoP verifier is required (HAIP §4)")
 	}
-	if o.Authenticator == nil {
-		return errors.New("authz: Authenticator is required")
+	if o.Authenticator == nil && o.Upstream == nil {
+		return errors.New("authz: an Authenticator or an Upstream login is required")
+	}
+	if o.UpstreamSubjectPrefix == nil {
+		pfx := DefaultUpstreamSubjectPrefix
+		o.UpstreamSubjectPrefix = &pfx
+	}
+	if o.Upstream != nil && *o.UpstreamSubjectPrefix == "" && o.Authenticator != nil {
+		return errors.New("authz: UpstreamSubjectPrefix must not be empty when password login is enabled too (subjects could collide)")
 	}
 	if len(o.Credentials) == 0 {
 		return errors.New("authz: at least one credential configuration is required")
@@ -189,9 +222,19 @@ func (o *Options) normalize() error {
 	if o.Paths.Challenge != "" {
 		p.Challenge = o.Paths.Challenge
 	}
-	for _, s := range []string{p.PAR, p.Authorize, p.Login, p.Consent, p.Token, p.Challenge} {
+	if o.Paths.UpstreamCallback != "" {
+		p.UpstreamCallback = o.Paths.UpstreamCallback
+	}
+	for _, s := range []string{p.PAR, p.Authorize, p.Login, p.Consent, p.Token, p.Challenge, p.UpstreamCallback} {
 		if !strings.HasPrefix(s, "/") {
 			return fmt.Errorf("authz: path %q must start with /", s)
+		}
+	}
+	if o.Upstream != nil {
+		for _, other := range []string{p.PAR, p.Authorize, p.Login, p.Consent, p.Token, p.Challenge} {
+			if p.UpstreamCallback == other {
+				return fmt.Errorf("authz: the upstream callback path %q is already another endpoint's", other)
+			}
 		}
 	}
 	o.Paths = p

@@ -44,6 +44,9 @@ type Endpoints struct {
 	Issuer, PAR, Authorization, Token, Challenge string
 	// Login and Consent are the UI pages (stable prefixes for automation).
 	Login, Consent string
+	// UpstreamCallback is the redirect URI of the upstream OpenID Connect
+	// login ("" without Options.Upstream).
+	UpstreamCallback string
 }
 
 // fositeConfig is fosite's Config with the policy overrides of this profile.
@@ -82,6 +85,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.ChallengeEndpoint {
 		s.endpoints.Challenge = o.Issuer + o.Paths.Challenge
+	}
+	if o.Upstream != nil {
+		s.endpoints.UpstreamCallback = o.Issuer + o.Paths.UpstreamCallback
 	}
 	tmpl, err := ui.Templates()
 	if err != nil {
@@ -152,6 +158,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(s.basePath+p.Token, s.handleToken)
 	if s.o.ChallengeEndpoint {
 		mux.HandleFunc(s.basePath+p.Challenge, s.Challenge)
+	}
+	if s.o.Upstream != nil {
+		mux.HandleFunc(s.basePath+p.UpstreamCallback, s.handleUpstreamCallback)
 	}
 	return recoverer(mux)
 }

@@ -26,6 +26,12 @@ type LoginData struct {
 	Client   string // wallet name or client id
 	Username string // echoed after a failed attempt
 	Error    string // message of a failed attempt
+	// Upstream is the display name of the upstream OpenID Connect provider;
+	// if set, button#upstream[name=action][value=upstream] signs in there.
+	Upstream string
+	// NoPassword hides the username and password fields (upstream login
+	// only).
+	NoPassword bool
 }
 
 // ConsentItem is one credential configuration on the consent page.

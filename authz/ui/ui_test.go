@@ -20,6 +20,8 @@ func TestTemplatesRenderStableIDsAndEscape(t *testing.T) {
 			[]string{`<form id="login" method="post" action="https://as.example/authorize/login"`, `id="username" name="username" type="text" value="a&#34;b"`,
 				`id="password" name="password" type="password"`, `id="submit" name="action" value="login"`, `id="cancel" name="action" value="cancel"`,
 				`name="csrf_token" value="c1"`, `name="flow" value="f1"`, `w&lt;1&gt;`, `id="login-error"`}},
+		{"login.html", LoginData{Action: "/l", Flow: "f", CSRF: "c", Client: "w", Upstream: "Idp <X>", NoPassword: true},
+			[]string{`id="upstream" name="action" value="upstream"`, `Sign in with Idp &lt;X&gt;`, `id="cancel"`, `name="csrf_token" value="c"`}},
 		{"consent.html", ConsentData{Action: "/c", Flow: "f", CSRF: "c", Client: "w", Items: []ConsentItem{{ID: "mdl", Display: "mDL", Claims: []string{"given_name", "<script>"}}}},
 			[]string{`<form id="consent" method="post"`, `id="approve" name="action" value="approve"`, `id="deny" name="action" value="deny"`,
 				`data-configuration-id="mdl"`, `<li class="claim">given_name</li>`, `&lt;script&gt;`}},
