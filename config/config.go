@@ -32,6 +32,7 @@ type Config struct {
 	WalletProviders          []WalletProvider                    `yaml:"wallet_providers"`
 	KeyAttestationIssuers    []KeyAttestationIssuer              `yaml:"key_attestation_issuers"`
 	UsersFile                string                              `yaml:"users_file"`
+	UpstreamOIDC             *UpstreamOIDC                       `yaml:"upstream_oidc"`
 	Claims                   Claims                              `yaml:"claims"`
 	Encryption               Encryption                          `yaml:"encryption"`
 	Admin                    Admin                               `yaml:"admin"`

@@ -102,6 +102,7 @@ func (c *Config) validate() []error {
 	c.validateOAuth(k)
 	c.validateTrust(k)
 	k.optionalFile("users_file", c.UsersFile)
+	c.validateUpstream(k)
 	k.optionalFile("claims.dataset", c.Claims.Dataset)
 	c.validateEncryption(k)
 	c.validateAdmin(k)
