@@ -153,11 +153,15 @@ type deployment struct {
 	keyCA    *testCA
 	tlsRoots *x509.CertPool
 	bin      string
+	env      []string // extra environment of every process (ISSUER_* overrides)
 }
 
 // deploymentOptions vary the configuration.
 type deploymentOptions struct {
 	Backend string // memory | redis
+	// DefaultValidity leaves credential validity at its default instead
+	// of 720h.
+	DefaultValidity bool
 }
 
 // newDeployment writes the configuration and trust files into a fresh
@@ -180,14 +184,7 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 	writePEMFile(t, path("key-root.pem"), "CERTIFICATE", d.keyCA.Root.Raw)
 
 	// TLS: a server certificate for 127.0.0.1 under its own CA.
-	tlsCA := newTestCA(t, "e2e tls", &x509.Certificate{
-		Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	writePEMFile(t, path("tls-cert.pem"), "CERTIFICATE", tlsCA.Leaf.Raw)
-	writeECKey(t, path("tls-key.pem"), tlsCA.LeafKey)
-	d.tlsRoots = x509.NewCertPool()
-	d.tlsRoots.AddCert(tlsCA.Root)
+	d.tlsRoots = writeTLSFiles(t, path("tls-cert.pem"), path("tls-key.pem"))
 
 	writeECKey(t, path("request-encryption-key.pem"), wallet.NewKey())
 
@@ -211,8 +208,11 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 	}
 	conf := func(scope string, extra map[string]any) map[string]any {
 		c := map[string]any{
-			"doctype": docTypeMDL, "scope": scope, "validity": "720h",
+			"doctype": docTypeMDL, "scope": scope,
 			"display": []any{map[string]any{"name": "E2E mDL " + scope, "locale": "en-US"}},
+		}
+		if !o.DefaultValidity {
+			c["validity"] = "720h"
 		}
 		for k, v := range extra {
 			c[k] = v
@@ -263,6 +263,22 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 	return d
 }
 
+// writeTLSFiles writes a server certificate for 127.0.0.1 and its key,
+// issued by a fresh CA, and returns a pool holding that CA.
+func writeTLSFiles(t *testing.T, certPath, keyPath string) *x509.CertPool {
+	t.Helper()
+	ca := newTestCA(t, "e2e tls", &x509.Certificate{
+		Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	writePEMFile(t, certPath, "CERTIFICATE", ca.Leaf.Raw)
+	writeECKey(t, keyPath, ca.LeafKey)
+	writePEMFile(t, certPath+".ca", "CERTIFICATE", ca.Root.Raw)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Root)
+	return pool
+}
+
 // instance is one running issuer process of a deployment.
 type instance struct {
 	Addr string // host:port it listens on
@@ -283,7 +299,7 @@ func (d *deployment) start(t *testing.T, port int) *instance {
 	cmd.Stdout, cmd.Stderr = in.logs, in.logs
 	// Only what the issuer needs: no ISSUER_* variable of the developer's
 	// shell changes the test configuration.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.Dir, "ISSUER_LISTEN=" + in.Addr}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.Dir, "ISSUER_LISTEN=" + in.Addr}, d.env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
