@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,9 @@ var flowScenarios = []struct {
 	{"key_attestation_required", testKeyAttestationFlow},
 	{"encryption", testEncryptionFlow},
 	{"deferred", testDeferredFlow},
+	{"authorization_code_offer_issuer_state", testIssuerStateOffer},
+	{"offer_cancelled_and_tx_code_attempts", testOfferCancelledAndTxCodeAttempts},
+	{"untrusted_client_and_redirect_uri", testUntrustedClient},
 	{"refresh_token_dpop_bound", testRefreshFlow},
 	{"code_replay_revokes", testCodeReplay},
 	{"dpop_proof_replay", testDPoPReplay},
@@ -449,19 +453,144 @@ func testDeferredFlow(t *testing.T, e *flowEnv) {
 	if poll.Status != http.StatusAccepted {
 		t.Fatalf("poll before approval: %d, want 202", poll.Status)
 	}
+	poll, err = w.DeferredWith(bg, tok, res.TransactionID, wallet.DeferredOptions{EncryptResponse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if poll.Status != http.StatusAccepted || !poll.Encrypted {
+		t.Fatalf("encrypted poll before approval: %d encrypted %t, want an encrypted 202", poll.Status, poll.Encrypted)
+	}
 	_, err = w.Deferred(bg, tok, "not-"+res.TransactionID)
 	requireProtocolError(t, err, "invalid_transaction_id")
 	if s := e.d.admin(t, e.client, http.MethodPost, "/deferred/"+url.PathEscape(res.TransactionID)+"/approve", nil, nil); s/100 != 2 {
 		t.Fatalf("approve: HTTP %d", s)
 	}
-	done, err := w.Deferred(bg, tok, res.TransactionID)
+	done, err := w.DeferredWith(bg, tok, res.TransactionID, wallet.DeferredOptions{EncryptResponse: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !done.Encrypted {
+		t.Fatal("deferred credential response was not encrypted although requested (OpenID4VCI §9.2)")
 	}
 	vs := verifyIssued(t, e, done, keys)
 	requireElements(t, vs[0], nsMDL, datasetClaims())
 	_, err = w.Deferred(bg, tok, res.TransactionID)
 	requireProtocolError(t, err, "invalid_transaction_id")
+}
+
+// testIssuerStateOffer: an authorization_code offer's issuer_state goes into
+// PAR (OpenID4VCI §4.1.1, §5.1.3); the offer is then redeemed.
+func testIssuerStateOffer(t *testing.T, e *flowEnv) {
+	var created struct {
+		ID       string `json:"id"`
+		OfferURI string `json:"offer_uri"`
+	}
+	req := map[string]any{"credential_configuration_ids": []string{confMDL}, "grant": "authorization_code"}
+	if s := e.d.admin(t, e.client, http.MethodPost, "/offers", req, &created); s != http.StatusCreated {
+		t.Fatalf("create offer: HTTP %d", s)
+	}
+	w := e.wallet(t, nil)
+	o, err := w.ResolveOffer(bg, created.OfferURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.IssuerState() == "" {
+		t.Fatal("authorization_code offer has no issuer_state")
+	}
+	if _, _, ok := o.PreAuthorizedCode(); ok {
+		t.Fatal("authorization_code offer carries a pre-authorized code")
+	}
+	tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL, IssuerState: o.IssuerState()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newKeys(1)
+	res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyIssued(t, e, res, keys)
+	var st struct {
+		State string `json:"state"`
+	}
+	if s := e.d.admin(t, e.client, http.MethodGet, "/offers/"+url.PathEscape(created.ID), nil, &st); s != http.StatusOK {
+		t.Fatalf("offer status: HTTP %d", s)
+	}
+	if st.State != "redeemed" {
+		t.Fatalf("offer state %q after the flow, want redeemed", st.State)
+	}
+	// issuer_state is untrusted input: an unknown one is ignored and the
+	// flow proceeds as wallet-initiated (authz policy, OpenID4VCI §5.1.3
+	// sets no rule).
+	if _, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL, IssuerState: "not-" + o.IssuerState()}); err != nil {
+		t.Fatalf("flow with an unknown issuer_state: %v", err)
+	}
+}
+
+// testOfferCancelledAndTxCodeAttempts: a cancelled offer's pre-authorized
+// code is refused; after tx_code_max_attempts wrong codes (default 5) the
+// right one is refused too (OpenID4VCI §13.6.1 brute force).
+func testOfferCancelledAndTxCodeAttempts(t *testing.T, e *flowEnv) {
+	var created struct {
+		ID       string `json:"id"`
+		OfferURI string `json:"offer_uri"`
+	}
+	req := map[string]any{
+		"credential_configuration_ids": []string{confMDL}, "grant": "pre-authorized_code",
+		"claims": map[string]any{confMDL: map[string]any{nsMDL: offerClaims()}},
+	}
+	if s := e.d.admin(t, e.client, http.MethodPost, "/offers", req, &created); s != http.StatusCreated {
+		t.Fatalf("create offer: HTTP %d", s)
+	}
+	w := e.wallet(t, nil)
+	o, err := w.ResolveOffer(bg, created.OfferURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.d.admin(t, e.client, http.MethodDelete, "/offers/"+url.PathEscape(created.ID), nil, nil); s/100 != 2 {
+		t.Fatalf("cancel offer: HTTP %d", s)
+	}
+	_, err = w.PreAuthorized(bg, o, "")
+	requireProtocolError(t, err, "invalid_grant")
+
+	offerURI, txCode := createOffer(t, e, map[string]any{
+		"credential_configuration_ids": []string{confMDL}, "grant": "pre-authorized_code",
+		"tx_code": map[string]any{"input_mode": "numeric", "length": 6},
+		"claims":  map[string]any{confMDL: map[string]any{nsMDL: offerClaims()}},
+	})
+	if o, err = w.ResolveOffer(bg, offerURI); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		wrong := fmt.Sprintf("%06d", i)
+		if wrong == txCode {
+			wrong = "999999"
+		}
+		_, err = w.PreAuthorized(bg, o, wrong)
+		requireProtocolError(t, err, "invalid_grant")
+	}
+	_, err = w.PreAuthorized(bg, o, txCode)
+	requireProtocolError(t, err, "invalid_grant")
+}
+
+// testUntrustedClient: an attestation from an untrusted provider is
+// invalid_client at PAR (ABCA -07 §6); an unregistered redirect URI is
+// refused at PAR.
+func testUntrustedClient(t *testing.T, e *flowEnv) {
+	rogue := newTestCA(t, "rogue wallet provider", nil)
+	w := newWalletConfig(t, e, func(c *wallet.Config) {
+		c.Attester = &wallet.X509Provider{Key: rogue.LeafKey, Chain: []*x509.Certificate{rogue.Leaf}}
+	})
+	_, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	var we *wallet.Error
+	if !errors.As(err, &we) || we.Exchange == nil || we.Exchange.Status != http.StatusUnauthorized || !strings.Contains(we.Exchange.Response, "invalid_client") {
+		t.Fatalf("untrusted attestation at PAR: want 401 invalid_client, got %v", err)
+	}
+	w = newWalletConfig(t, e, func(c *wallet.Config) { c.RedirectURI = "https://attacker.example/cb" })
+	_, err = w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if !errors.As(err, &we) || we.Exchange == nil || we.Exchange.Status != http.StatusBadRequest {
+		t.Fatalf("unregistered redirect_uri at PAR: want 400, got %v", err)
+	}
 }
 
 // testRefreshFlow: the refresh token is bound to the DPoP key (RFC 9449

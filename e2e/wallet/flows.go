@@ -634,16 +634,41 @@ func (w *Wallet) readCredentialResponse(step string, res *response, respKey *ecd
 
 // Deferred polls the deferred credential endpoint once (OpenID4VCI §9).
 func (w *Wallet) Deferred(ctx context.Context, tok *Token, transactionID string) (*CredentialResponse, error) {
+	return w.DeferredWith(ctx, tok, transactionID, DeferredOptions{})
+}
+
+// DeferredOptions select encryption of a deferred credential request.
+type DeferredOptions struct {
+	// EncryptResponse sends credential_response_encryption with a fresh key
+	// (OpenID4VCI §9.1, §8.2); the request is then encrypted too (§10).
+	EncryptResponse bool
+	// EncryptRequest encrypts the request to the issuer's key.
+	EncryptRequest bool
+}
+
+// DeferredWith polls the deferred credential endpoint once with the given
+// encryption options.
+func (w *Wallet) DeferredWith(ctx context.Context, tok *Token, transactionID string, o DeferredOptions) (*CredentialResponse, error) {
 	const step = "deferred credential"
 	ep, err := w.endpoint(w.IssuerMetadata, "deferred_credential_endpoint", step)
 	if err != nil {
 		return nil, err
 	}
-	res, err := w.sendIssuerRequest(ctx, step, ep, tok, map[string]any{"transaction_id": transactionID}, false)
+	body := map[string]any{"transaction_id": transactionID}
+	var respKey *ecdsa.PrivateKey
+	if o.EncryptResponse {
+		respKey = NewKey()
+		enc, err := w.responseEncryption(respKey)
+		if err != nil {
+			return nil, &Error{Step: step, Problem: err.Error()}
+		}
+		body["credential_response_encryption"] = enc
+	}
+	res, err := w.sendIssuerRequest(ctx, step, ep, tok, body, o.EncryptRequest || o.EncryptResponse)
 	if err != nil {
 		return nil, err
 	}
-	return w.readCredentialResponse(step, res, nil)
+	return w.readCredentialResponse(step, res, respKey)
 }
 
 // Notify sends a notification event (OpenID4VCI §11).
