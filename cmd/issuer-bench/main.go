@@ -38,6 +38,19 @@ type options struct {
 	perf        string
 	pacedFlows  int
 	pacedLoad   float64
+	issuerEnv   []string
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func main() {
@@ -64,11 +77,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (issuer logs, data) and print its path")
 	fs.IntVar(&o.pacedFlows, "paced-flows", 400, "flows of the paced (open-loop) latency run per backend (0: none)")
 	fs.Float64Var(&o.pacedLoad, "paced-load", 0.5, "offered load of the paced run as a fraction of the measured closed-loop throughput")
+	var env envList
+	fs.Var(&env, "issuer-env", "KEY=VALUE added to the issuer's environment (repeatable), e.g. GOGC=200")
 	fs.StringVar(&o.perf, "perf", "", "record the issuer with `perf record -g` during the timed single-credential flows into FILE.<backend> (profiling costs CPU: do not read the figures of such a run)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o.backends = strings.Split(*backends, ",")
+	o.issuerEnv = env
 	for _, b := range o.backends {
 		if b != "memory" && b != "redis" {
 			fmt.Fprintf(stderr, "unknown backend %q\n", b)
@@ -110,6 +126,7 @@ type backendReport struct {
 	heapBefore, heapAfter         float64 // go_memstats_heap_inuse_bytes
 	redisBytes                    int64   // used_memory growth over the timed flows
 	redisKinds                    []redisKind
+	redisCommands                 map[string]int64 // calls during the timed single-credential flows
 	redisFlows                    int
 }
 
@@ -179,7 +196,7 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	if err != nil {
 		return nil, fmt.Errorf("wallet provider: %w", err)
 	}
-	p, err := startIssuer(ctx, bin, dir, backend, redisURL, max(o.batchSize, 1))
+	p, err := startIssuer(ctx, bin, dir, backend, redisURL, max(o.batchSize, 1), o.issuerEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +226,7 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	}
 	r.goroutinesBefore, r.heapBefore = scrapeGauges(p.base)
 	var redisBefore int64
+	var cmdsBefore map[string]int64
 	if rds != nil {
 		if redisBefore, err = rds.usedMemory(ctx); err != nil {
 			return nil, err
@@ -226,6 +244,11 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	cpu1, _ := procCPU(p.pid())
 	r.adminCPU = cpu1 - cpu0
 
+	if rds != nil {
+		if cmdsBefore, err = rds.commandStats(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var rec *perfRecorder
 	if o.perf != "" {
 		if rec, err = startPerf(p.pid(), o.perf+"."+backend); err != nil {
@@ -247,6 +270,16 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 			return nil, err
 		}
 		r.redisBytes, r.redisFlows = after-redisBefore, r.single.flows
+		cmds, err := rds.commandStats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.redisCommands = map[string]int64{}
+		for k, v := range cmds {
+			if d := v - cmdsBefore[k]; d > 0 && k != "info" {
+				r.redisCommands[k] = d
+			}
+		}
 	}
 
 	if o.batchFlows > 0 {
@@ -330,8 +363,8 @@ var endpointOrder = []string{"offer", "token", "nonce", "credential"}
 
 func printReport(w io.Writer, o options, reports []*backendReport) {
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "settings: %d flows + %d batch flows (batch %d) per backend, %d concurrent wallets, fresh wallet per flow: %v\n",
-		o.flows, o.batchFlows, o.batchSize, o.concurrency, o.freshWallet)
+	fmt.Fprintf(w, "settings: %d flows + %d batch flows (batch %d) per backend, %d concurrent wallets, fresh wallet per flow: %v, issuer environment: %q\n",
+		o.flows, o.batchFlows, o.batchSize, o.concurrency, o.freshWallet, o.issuerEnv)
 	if len(reports) > 0 {
 		f := reports[0].floor
 		fmt.Fprintf(w, "crypto floor: ES256 verify %s ms, sign %s ms; one flow = %d verify + 1 sign = %s ms; batch of %d = %d verify + %d sign = %s ms\n",
@@ -399,6 +432,21 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 		if r.backend == "redis" {
 			fmt.Fprintf(w, "redis: used_memory grew %d bytes over the %d timed flows = %d bytes per flow\n",
 				r.redisBytes, r.redisFlows, r.redisBytes/int64(max(r.redisFlows, 1)))
+			var total int64
+			var names []string
+			for k, v := range r.redisCommands {
+				total += v
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			fmt.Fprintf(w, "redis commands per flow: %.1f (", float64(total)/float64(max(r.redisFlows, 1)))
+			for i, k := range names {
+				if i > 0 {
+					fmt.Fprint(w, ", ")
+				}
+				fmt.Fprintf(w, "%s %.2f", k, float64(r.redisCommands[k])/float64(max(r.redisFlows, 1)))
+			}
+			fmt.Fprintln(w, ")")
 			var keys, noTTL int64
 			for _, k := range r.redisKinds {
 				keys += k.keys

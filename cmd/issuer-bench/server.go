@@ -129,7 +129,7 @@ type issuerProc struct {
 }
 
 // startIssuer starts bin with the configuration and waits for /healthz.
-func startIssuer(ctx context.Context, bin, dir, backend, redisURL string, batchSize int) (*issuerProc, error) {
+func startIssuer(ctx context.Context, bin, dir, backend, redisURL string, batchSize int, env []string) (*issuerProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func startIssuer(ctx context.Context, bin, dir, backend, redisURL string, batchS
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A clean environment: no ISSUER_* overrides from the caller.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
@@ -328,6 +328,28 @@ func (r *redisProc) inventory(ctx context.Context, prefix string) ([]redisKind, 
 		out = append(out, *v)
 	}
 	slices.SortFunc(out, func(a, b redisKind) int { return int(b.bytes - a.bytes) })
+	return out, nil
+}
+
+// commandStats is INFO commandstats: calls per command.
+func (r *redisProc) commandStats(ctx context.Context) (map[string]int64, error) {
+	s, err := r.client.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(s, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			continue
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
 	return out, nil
 }
 
