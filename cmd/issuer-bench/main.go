@@ -119,6 +119,7 @@ type backendReport struct {
 	pacedAt float64 // flows/s offered
 
 	singleCPU, batchCPU, adminCPU time.Duration
+	redisCPU                      time.Duration // redis-server CPU over the timed single-credential flows
 	adminOffers                   int
 	adminWall                     time.Duration
 	hwmKB                         int64
@@ -242,6 +243,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	}
 	r.adminWall, r.adminOffers = time.Since(t0), o.flows
 	cpu1, _ := procCPU(p.pid())
+	var rcpu1 time.Duration
+	if rds != nil {
+		rcpu1, _ = procCPU(rds.cmd.Process.Pid)
+	}
 	r.adminCPU = cpu1 - cpu0
 
 	if rds != nil {
@@ -257,6 +262,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	}
 	r.single = env.run(ctx, offers, 0)
 	cpu2, _ := procCPU(p.pid())
+	if rds != nil {
+		rcpu2, _ := procCPU(rds.cmd.Process.Pid)
+		r.redisCPU = rcpu2 - rcpu1
+	}
 	if rec != nil {
 		if err := rec.stop(); err != nil {
 			return nil, err
@@ -392,6 +401,14 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 				float64(len(ds))/float64(max(s.flows, 1)), statuses(s.status[name]))
 		}
 		fmt.Fprintf(w, "server CPU per flow: %s ms (%.2f s over the timed window)\n", ms(cpuFlow), r.singleCPU.Seconds())
+		total := cpuFlow
+		if r.backend == "redis" {
+			rf := r.redisCPU / time.Duration(max(s.flows, 1))
+			total += rf
+			fmt.Fprintf(w, "redis-server CPU per flow: %s ms\n", ms(rf))
+		}
+		fmt.Fprintf(w, "server-bound capacity on this machine (%d CPUs / server CPU per flow%s): %.0f flows/s\n",
+			runtime.NumCPU(), map[bool]string{true: " incl. redis-server", false: ""}[r.backend == "redis"], float64(runtime.NumCPU())/total.Seconds())
 		fmt.Fprintf(w, "overhead factor (server CPU per flow / crypto floor): %.2f\n", float64(cpuFlow)/float64(r.floor.perFlow(1)))
 		performed := time.Duration(performedVerifies(o.freshWallet))*r.floor.verify + r.floor.sign
 		fmt.Fprintf(w, "  against the %d verify + 1 sign the issuer performs with warm caches (%s ms): %.2f\n",
