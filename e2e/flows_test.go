@@ -63,6 +63,7 @@ var flowScenarios = []struct {
 	{"untrusted_client_and_redirect_uri", testUntrustedClient},
 	{"refresh_token_dpop_bound", testRefreshFlow},
 	{"code_replay_revokes", testCodeReplay},
+	{"concurrent_redemption_exactly_once", testConcurrentRedemption},
 	{"dpop_proof_replay", testDPoPReplay},
 	{"attestation_pop_replay", testAttestationPoPReplay},
 }
@@ -223,6 +224,10 @@ func testScopeFlow(t *testing.T, e *flowEnv) {
 	if s := lastStatus(w, "notification"); s != http.StatusNoContent {
 		t.Fatalf("notification answered %d, want 204 (OpenID4VCI §11.2)", s)
 	}
+	err = w.Notify(bg, tok, "not-"+res.NotificationID, "credential_accepted")
+	requireProtocolError(t, err, "invalid_notification_id")
+	err = w.Notify(bg, tok, res.NotificationID, "credential_revoked")
+	requireProtocolError(t, err, "invalid_notification_request")
 	// A configuration the token does not cover is an authorization error
 	// (OpenID4VCI §8.3.1.1, RFC 6750 §3.1).
 	_, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred})
@@ -476,6 +481,94 @@ func testDeferredFlow(t *testing.T, e *flowEnv) {
 	requireElements(t, vs[0], nsMDL, datasetClaims())
 	_, err = w.Deferred(bg, tok, res.TransactionID)
 	requireProtocolError(t, err, "invalid_transaction_id")
+
+	// A rejected transaction is credential_request_denied (OpenID4VCI §9.3).
+	res, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.d.admin(t, e.client, http.MethodPost, "/deferred/"+url.PathEscape(res.TransactionID)+"/reject", nil, nil); s/100 != 2 {
+		t.Fatalf("reject: HTTP %d", s)
+	}
+	_, err = w.Deferred(bg, tok, res.TransactionID)
+	requireProtocolError(t, err, "credential_request_denied")
+}
+
+// testConcurrentRedemption: the same authorization code, and the same
+// pre-authorized code, redeemed by two wallets at once. One-time artifacts
+// are consumed atomically: at most one redemption succeeds and the other is
+// invalid_grant. (That the winner's token is then revoked, RFC 6749 §4.1.2,
+// is TestConcurrentDoubleRedemptionRevokes, a known bug.)
+func testConcurrentRedemption(t *testing.T, e *flowEnv) {
+	concurrentRedemptions(t, e, false, 4)
+}
+
+func concurrentRedemptions(t *testing.T, e *flowEnv, checkRevoked bool, rounds int) {
+	for round := 0; round < rounds; round++ {
+		w := e.wallet(t, nil)
+		a, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		twin := e.wallet(t, nil)
+		twin.SetDPoPKey(w.DPoPKey()) // the code is bound to this key (dpop_jkt)
+		requireAtMostOnce(t, "authorization code", [2]*wallet.Wallet{w, twin}, checkRevoked,
+			func(x *wallet.Wallet) (*wallet.Token, error) { return x.RedeemCode(bg, a) })
+
+		offerURI, _ := createOffer(t, e, map[string]any{
+			"credential_configuration_ids": []string{confMDL}, "grant": "pre-authorized_code",
+			"claims": map[string]any{confMDL: map[string]any{nsMDL: offerClaims()}},
+		})
+		o, err := w.ResolveOffer(bg, offerURI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireAtMostOnce(t, "pre-authorized code", [2]*wallet.Wallet{w, twin}, checkRevoked,
+			func(x *wallet.Wallet) (*wallet.Token, error) { return x.PreAuthorized(bg, o, "") })
+	}
+}
+
+// requireAtMostOnce redeems with both wallets at once: at most one
+// succeeds and the other gets invalid_grant; with checkRevoked the winner's
+// access token must then be refused.
+func requireAtMostOnce(t *testing.T, what string, ws [2]*wallet.Wallet, checkRevoked bool, redeem func(*wallet.Wallet) (*wallet.Token, error)) {
+	t.Helper()
+	toks := make([]*wallet.Token, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			toks[i], errs[i] = redeem(w)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		if err == nil {
+			ok++
+			if !checkRevoked {
+				continue
+			}
+			_, cerr := ws[i].Credential(bg, toks[i], wallet.CredentialRequest{ConfigurationID: confMDL})
+			var pe *wallet.ProtocolError
+			if !errors.As(cerr, &pe) || pe.Code != "invalid_token" {
+				t.Errorf("%s: the token of the winning redemption still works after the concurrent double use (got %v, want invalid_token)", what, cerr)
+			}
+			continue
+		}
+		var pe *wallet.ProtocolError
+		if !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+			t.Errorf("%s: concurrent redemption failed with %v, want invalid_grant", what, err)
+		}
+	}
+	if ok > 1 {
+		t.Fatalf("%s redeemed %d times concurrently, want at most once", what, ok)
+	}
 }
 
 // testIssuerStateOffer: an authorization_code offer's issuer_state goes into

@@ -39,3 +39,18 @@ func TestDefaultValidityIssues(t *testing.T) {
 	}
 	verifyIssued(t, e, res, keys)
 }
+
+// TestConcurrentDoubleRedemptionRevokes: when two token requests redeem the
+// same authorization code (or pre-authorized code) at the same time, one
+// wins and the other gets invalid_grant, as it must; but the winner's access
+// token stays usable, although the double use was detected (RFC 6749
+// §4.1.2: SHOULD revoke the tokens issued from the code; the sequential
+// replay in TestFlows/*/code_replay_revokes does revoke). Seen on memory and
+// redis in about a third of the rounds.
+func TestConcurrentDoubleRedemptionRevokes(t *testing.T) {
+	skipProcessTests(t)
+	skipKnownBug(t, "a concurrent double redemption of a code leaves the winner's token usable (no revocation)")
+	d := newDeployment(t, deploymentOptions{Backend: "memory"})
+	d.start(t, 0)
+	concurrentRedemptions(t, &flowEnv{d: d, client: d.httpClient(nil)}, true, 12)
+}
