@@ -44,7 +44,7 @@ func TestNpmWalletInterop(t *testing.T) {
 		in["credentialConfigurationId"] = mdlConfigID
 		in["holderPrivateJwk"] = wiatest.PrivateJWK(holder)
 		in["keyAttestation"] = ti.Attester.KeyAttestation([]*ecdsa.PublicKey{&holder.PublicKey})
-		res := runWallet(t, node, in)
+		res := runWallet(t, ti, node, in)
 		requireSteps(t, res, []wantStep{
 			{"pushed authorization request", "POST", "/par", 201},
 			{"authorization", "GET", "/authorize", 0},
@@ -69,7 +69,7 @@ func TestNpmWalletInterop(t *testing.T) {
 		in["offerUri"] = offerURI
 		in["username"], in["password"] = testUser, testPassword
 		in["authorizationDetails"] = true
-		res := runWallet(t, node, in)
+		res := runWallet(t, ti, node, in)
 		requireSteps(t, res, []wantStep{
 			{"credential offer", "GET", "/offers/{id}", 200},
 			{"pushed authorization request", "POST", "/par", 201},
@@ -97,7 +97,7 @@ func TestNpmWalletInterop(t *testing.T) {
 		in["username"], in["password"] = testUser, testPassword
 		in["sendState"] = false
 		// The wallet fails if the authorization response carries a state.
-		res := runWallet(t, node, in)
+		res := runWallet(t, ti, node, in)
 		verifyAll(t, node, res, iaca, "Doe")
 	})
 
@@ -117,7 +117,7 @@ func TestNpmWalletInterop(t *testing.T) {
 		in["offerUri"] = offerURI
 		in["txCode"] = txCode
 		in["batchSize"] = 2
-		res := runWallet(t, node, in)
+		res := runWallet(t, ti, node, in)
 		requireSteps(t, res, []wantStep{
 			{"credential offer", "GET", "/offers/{id}", 200},
 			{"token (pre-authorized code)", "POST", "/token", 200},
@@ -139,7 +139,7 @@ func TestNpmWalletInterop(t *testing.T) {
 		var res walletResult
 		err := runNode(t, node, npmWalletDir, "wallet.mjs", in, &res)
 		if err == nil || res.Step != "metadata" || !strings.Contains(res.Error, "trusted anchor") {
-			t.Fatalf("want a metadata failure for an untrusted x5c chain, got %q at %q (%v)", res.Error, res.Step, err)
+			t.Fatalf("want a metadata failure for an untrusted x5c chain, got %q at %q (%v; %s)", res.Error, res.Step, err, ti.state())
 		}
 	})
 
@@ -190,11 +190,11 @@ func TestNpmWalletInterop(t *testing.T) {
 	})
 }
 
-func runWallet(t *testing.T, node string, in map[string]any) *walletResult {
+func runWallet(t *testing.T, ti *testIssuer, node string, in map[string]any) *walletResult {
 	t.Helper()
 	var res walletResult
 	if err := runNode(t, node, npmWalletDir, "wallet.mjs", in, &res); err != nil || res.Error != "" {
-		t.Fatalf("npm wallet failed at %q: %s (%v)\n%s", res.Step, res.Error, err, res.trace())
+		t.Fatalf("npm wallet failed at %q: %s (%v; %s)\n%s", res.Step, res.Error, err, ti.state(), res.trace())
 	}
 	if len(res.HolderPrivateJWKs) != len(res.Credentials) || len(res.HolderPublicJWKs) != len(res.Credentials) {
 		t.Fatalf("wallet output has %d credentials but %d/%d holder keys", len(res.Credentials), len(res.HolderPrivateJWKs), len(res.HolderPublicJWKs))

@@ -133,6 +133,20 @@ type testIssuer struct {
 	MetadataCA []byte
 	logs       *lockedBuffer
 	client     *http.Client
+
+	mu      sync.Mutex
+	exited  bool // the process ended before the test's cleanup
+	exitErr error
+}
+
+// state describes the issuer process for failure messages.
+func (ti *testIssuer) state() string {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	if ti.exited {
+		return fmt.Sprintf("issuer process exited: %v", ti.exitErr)
+	}
+	return "issuer process running"
 }
 
 type lockedBuffer struct {
@@ -290,14 +304,28 @@ func startIssuer(t *testing.T) *testIssuer {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		ti.mu.Lock()
+		ti.exited, ti.exitErr = true, err
+		ti.mu.Unlock()
+		exited <- err
+	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		ti.mu.Lock()
+		early := ti.exited
+		ti.mu.Unlock()
+		if !early {
+			_ = cmd.Process.Signal(os.Interrupt)
+		}
 		select {
 		case <-exited:
 		case <-time.After(5 * time.Second):
 			cancel()
 			<-exited
+		}
+		if early {
+			t.Errorf("the issuer exited during the test: %v", ti.exitErr)
 		}
 		if t.Failed() {
 			t.Logf("issuer log:\n%s", ti.logs.String())
@@ -384,7 +412,7 @@ func (ti *testIssuer) createOffer(t *testing.T, req map[string]any) (offerURI, t
 	hr.Header.Set("Content-Type", "application/json")
 	res, err := ti.client.Do(hr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("POST /admin/v1/offers: %v (%s)", err, ti.state())
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
