@@ -456,7 +456,7 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 				names = append(names, k)
 			}
 			sort.Strings(names)
-			fmt.Fprintf(w, "redis commands per flow: %.1f (", float64(total)/float64(max(r.redisFlows, 1)))
+			fmt.Fprintf(w, "redis commands per flow, counting those a script runs (INFO commandstats): %.1f (", float64(total)/float64(max(r.redisFlows, 1)))
 			for i, k := range names {
 				if i > 0 {
 					fmt.Fprint(w, ", ")
