@@ -73,9 +73,18 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wallet_providers: %w", err)
 	}
-	authn, err := a.authenticator()
+	up, err := a.upstreamLogin(ctx)
 	if err != nil {
 		return err
+	}
+	authn, err := a.authenticator(up != nil)
+	if err != nil {
+		return err
+	}
+	var upstreamPaths authz.Paths
+	upstreamPrefix := authz.DefaultUpstreamSubjectPrefix
+	if u := a.cfg.UpstreamOIDC; u != nil {
+		upstreamPaths.UpstreamCallback, upstreamPrefix = u.CallbackPath(), u.Prefix()
 	}
 	secret, rotated := derivedSecrets(a.nonceKeys, "authz-token-hmac")
 	o := a.cfg.OAuth
@@ -90,6 +99,9 @@ func (a *app) wireProtocols(ctx context.Context) error {
 		Credentials:           a.authzCredentials(),
 		ClaimNames:            a.claimNames,
 		Authenticator:         authn,
+		Upstream:              up,
+		UpstreamSubjectPrefix: &upstreamPrefix,
+		Paths:                 upstreamPaths,
 		Offers:                a.auditOffers(offerLink{a}),
 		AccessTokenLifespan:   o.AccessTokenLifetime.D(),
 		AuthorizeCodeLifespan: o.CodeLifetime.D(),
@@ -241,7 +253,9 @@ func (a *app) dpopVerifier() (*dpop.Verifier, error) {
 	return dpop.NewVerifier(o)
 }
 
-func (a *app) authenticator() (authz.Authenticator, error) {
+// authenticator is the password login: the users file, the development
+// test user, or none when the upstream login is the only one.
+func (a *app) authenticator(upstreamLogin bool) (authz.Authenticator, error) {
 	if a.cfg.UsersFile != "" {
 		return authz.LoadUsersFile(a.cfg.Path(a.cfg.UsersFile))
 	}
@@ -249,7 +263,10 @@ func (a *app) authenticator() (authz.Authenticator, error) {
 		a.log.Warn("development: login with the built-in test user", "username", authz.DevUsername)
 		return authz.NewDevAuthenticator()
 	}
-	return nil, errors.New("users_file: required outside development (the authorization code flow needs an authenticator)")
+	if upstreamLogin {
+		return nil, nil
+	}
+	return nil, errors.New("users_file or upstream_oidc: required outside development (the authorization code flow needs an authenticator)")
 }
 
 func (a *app) authzCredentials() []authz.CredentialConfiguration {
