@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -283,7 +284,14 @@ func writeTLSFiles(t *testing.T, certPath, keyPath string) *x509.CertPool {
 type instance struct {
 	Addr string // host:port it listens on
 	logs *procLog
+
+	once sync.Once
+	stop func(t *testing.T)
 }
+
+// Stop sends SIGTERM and requires exit status 0 (once; later calls do
+// nothing).
+func (in *instance) Stop(t *testing.T) { in.once.Do(func() { in.stop(t) }) }
 
 // start runs one issuer process of the deployment listening on port (0: the
 // identifier's port) and waits for /readyz. At cleanup it sends SIGTERM and
@@ -305,7 +313,7 @@ func (d *deployment) start(t *testing.T, port int) *instance {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	in.stop = func(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
@@ -320,7 +328,8 @@ func (d *deployment) start(t *testing.T, port int) *instance {
 		if t.Failed() {
 			t.Logf("issuer %s log:\n%s", in.Addr, in.logs)
 		}
-	})
+	}
+	t.Cleanup(func() { in.Stop(t) })
 	client := d.httpClient(nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

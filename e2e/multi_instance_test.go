@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,7 +54,8 @@ func TestMultiInstance(t *testing.T) {
 	d := newDeployment(t, deploymentOptions{Backend: "redis"})
 	a := d.start(t, 0)
 	b := d.start(t, freeLoopbackPort(t))
-	c := d.start(t, freeLoopbackPort(t))
+	cPort := freeLoopbackPort(t)
+	c := d.start(t, cPort)
 	e := &flowEnv{d: d, client: d.httpClient(nil)}
 
 	newRouted := func(t *testing.T, extra func(string, *http.Request)) (*wallet.Wallet, *router) {
@@ -218,5 +220,99 @@ func TestMultiInstance(t *testing.T) {
 		rt.set(map[string]string{"deferred credential": c.Addr})
 		_, err = w.Deferred(bg, tok, res.TransactionID)
 		requireProtocolError(t, err, "invalid_transaction_id")
+	})
+	t.Run("concurrent_redemption_on_two_instances", func(t *testing.T) {
+		for round := 0; round < 3; round++ {
+			w, rw := newRouted(t, nil)
+			twin, rt := newRouted(t, nil)
+			rw.set(map[string]string{"pushed authorization request": a.Addr, "authorization": b.Addr, "token": a.Addr})
+			rt.set(map[string]string{"token": c.Addr})
+			auth, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			twin.SetDPoPKey(w.DPoPKey())
+			requireAtMostOnce(t, "authorization code", [2]*wallet.Wallet{w, twin}, false,
+				func(x *wallet.Wallet) (*wallet.Token, error) { return x.RedeemCode(bg, auth) })
+		}
+	})
+
+	t.Run("parallel_wallets_round_robin", func(t *testing.T) {
+		addrs := []string{a.Addr, b.Addr, c.Addr}
+		const n = 6
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			var mu sync.Mutex
+			next := i
+			w := d.newWallet(t, nil, func(step string, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				r.URL.Host = addrs[next%len(addrs)]
+				next++
+			})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+				if err != nil {
+					errs <- err
+					return
+				}
+				for k := 0; k < 2; k++ {
+					keys := newKeys(2)
+					res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(res.Credentials) != 2 {
+						errs <- fmt.Errorf("%d credentials for 2 keys", len(res.Credentials))
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+
+	t.Run("restart_keeps_state", func(t *testing.T) {
+		w, rt := newRouted(t, nil)
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confDeferred})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := newKeys(1)
+		res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != http.StatusAccepted {
+			t.Fatalf("deferred configuration answered %d, want 202", res.Status)
+		}
+		// Restart C (SIGTERM, exit 0, start again on its port): the grant,
+		// the access token and the pending transaction live in Redis.
+		c.Stop(t)
+		c = d.start(t, cPort)
+		rt.set(map[string]string{"deferred credential": c.Addr, "credential": c.Addr, "nonce": c.Addr})
+		poll, err := w.Deferred(bg, tok, res.TransactionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if poll.Status != http.StatusAccepted {
+			t.Fatalf("poll after restart: %d, want 202", poll.Status)
+		}
+		if s := d.admin(t, e.client, http.MethodPost, "/deferred/"+url.PathEscape(res.TransactionID)+"/approve", nil, nil); s/100 != 2 {
+			t.Fatalf("approve: HTTP %d", s)
+		}
+		done, err := w.Deferred(bg, tok, res.TransactionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyIssued(t, e, done, keys)
 	})
 }
