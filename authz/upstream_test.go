@@ -26,13 +26,13 @@ type upstreamEnv struct {
 // newUpstreamEnv starts the provider, then the server with Options.Upstream
 // (redirect URL = issuer + PathUpstreamCallback); mutate edits the options
 // further (after Upstream is set).
-func newUpstreamEnv(t testing.TB, op oidctest.Options, mutate func(*Options)) *upstreamEnv {
+func newUpstreamEnv(t testing.TB, op oidctest.Options, mutate func(*Options), extra ...envOpt) *upstreamEnv {
 	t.Helper()
 	if op.Subject == "" {
 		op.Subject = "upstream-user-1"
 	}
 	ue := &upstreamEnv{op: oidctest.New(t, op)}
-	ue.env = newEnv(t, withOptions(func(o *Options) {
+	ue.env = newEnv(t, append(extra, withOptions(func(o *Options) {
 		cb := o.Issuer + PathUpstreamCallback
 		ue.op.AllowRedirectURI(cb)
 		p, err := upstream.New(context.Background(), upstream.Options{
@@ -46,7 +46,7 @@ func newUpstreamEnv(t testing.TB, op oidctest.Options, mutate func(*Options)) *u
 		if mutate != nil {
 			mutate(o)
 		}
-	}))
+	}))...)
 	return ue
 }
 
@@ -445,4 +445,23 @@ func FuzzUpstreamCallback(f *testing.F) {
 			t.Fatalf("redirect to %q for %q", p.location, q)
 		}
 	})
+}
+
+// TestUpstreamLoginOnRedis: the login attempt record is created and
+// consumed once on the shared store too.
+func TestUpstreamLoginOnRedis(t *testing.T) {
+	ue := newUpstreamEnv(t, oidctest.Options{}, nil, withStore(redisStore(redisURL(t))))
+	w := ue.newWallet("wallet-upstream")
+	cb := ue.atProvider(w, ue.startUpstream(w, ue.pushed(w, w.parForm(testScope))))
+	p := ue.browse(w, http.MethodGet, cb, nil)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, ue.srv.Endpoints().Consent+"?") {
+		t.Fatalf("callback: %d %q %s", p.status, p.location, p.body)
+	}
+	if again := ue.browse(w, http.MethodGet, cb, nil); again.errorCode() != oauth.CodeInvalidRequest {
+		t.Fatalf("replay: %d %s", again.status, again.body)
+	}
+	c := ue.browse(w, http.MethodGet, p.location, nil)
+	if sub := ue.redeem(t, w, c); sub != "oidc:upstream-user-1" {
+		t.Fatalf("subject %q", sub)
+	}
 }
