@@ -267,6 +267,55 @@ func TestConformanceExpectations(t *testing.T) {
 		}
 	})
 
+	t.Run("encryption_parameter_errors_are_plain_json", func(t *testing.T) {
+		// fail-unsupported-encryption-algorithm: a bad jwk.alg inside the
+		// encrypted request is 400 invalid_encryption_parameters, as plain
+		// JSON (OpenID4VCI §8.3.1.2, §10).
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if step == "credential" {
+				r.Header.Set("Accept", "application/json") // the suite's Accept in the encrypted variant
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			edit func(map[string]any)
+		}{
+			{"jwk.alg UNSUPPORTED_ALG", func(b map[string]any) {
+				enc := b["credential_response_encryption"].(map[string]any)
+				jwk := mapOf(t, enc["jwk"])
+				jwk["alg"] = "UNSUPPORTED_ALG"
+				enc["jwk"] = jwk
+			}},
+			{"enc not offered", func(b map[string]any) {
+				b["credential_response_encryption"].(map[string]any)["enc"] = "A192CBC-HS384"
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, EncryptResponse: true, Edit: tc.edit})
+				pe := requireProtocolError(t, err, "invalid_encryption_parameters")
+				if pe.Status != http.StatusBadRequest {
+					t.Fatalf("HTTP %d, want 400", pe.Status)
+				}
+				if ct := rec.last("/credential").header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Fatalf("error Content-Type %q, want application/json (errors are never encrypted)", ct)
+				}
+			})
+		}
+		keys := newKeys(1)
+		res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys, EncryptResponse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct := rec.last("/credential").header.Get("Content-Type"); !strings.HasPrefix(ct, "application/jwt") {
+			t.Errorf("encrypted response Content-Type %q, want application/jwt", ct)
+		}
+		verifyIssued(t, e, res, keys)
+	})
+
 	t.Run("request_uri_reusable_until_completion_then_refused", func(t *testing.T) {
 		// par-ensure-reused-request-uri-prior-to-auth-completion-succeeds:
 		// a first visit that does not log in leaves the request_uri usable.
@@ -662,4 +711,15 @@ func redactLocation(loc string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// mapOf converts a JSON-marshalable value (a jose.JSONWebKey, say) into a
+// generic JSON object.
+func mapOf(t *testing.T, v any) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(mustJSON(v), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -466,6 +466,9 @@ type CredentialRequest struct {
 	EncryptRequest bool
 	// Nonce is a c_nonce; fetched from the nonce endpoint when empty.
 	Nonce string
+	// Edit, if set, changes the request body just before it is serialised
+	// (and encrypted): negative tests break members this way.
+	Edit func(body map[string]any)
 }
 
 // CredentialResponse is the decoded response (OpenID4VCI §8.3).
@@ -513,6 +516,9 @@ func (w *Wallet) Credential(ctx context.Context, tok *Token, cr CredentialReques
 			return nil, &Error{Step: step, Problem: err.Error()}
 		}
 		body["credential_response_encryption"] = enc
+	}
+	if cr.Edit != nil {
+		cr.Edit(body)
 	}
 	res, err := w.sendIssuerRequest(ctx, step, ep, tok, body, cr.EncryptRequest || cr.EncryptResponse)
 	if err != nil {
