@@ -106,7 +106,6 @@ type loadOptions struct {
 	base        string
 	dataDir     string
 	concurrency int
-	flows       int
 	batch       int // keys (credentials) per flow
 	freshWallet bool
 	timeout     time.Duration
@@ -120,7 +119,6 @@ type loadResult struct {
 	wall               time.Duration
 	latencies          map[string][]time.Duration
 	status             map[string]map[int]int
-	adminWall          time.Duration
 }
 
 // flowEnv is the state shared by the workers of one run.
