@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -394,8 +393,7 @@ func TestConformanceExpectations(t *testing.T) {
 func testDPoPNegative(t *testing.T, e *flowEnv) {
 	var mu sync.Mutex
 	var edit func(r *http.Request)
-	var w *wallet.Wallet
-	w = e.wallet(t, func(step string, r *http.Request) {
+	w := e.wallet(t, func(step string, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		if step == "credential" && edit != nil {
@@ -657,19 +655,21 @@ func signES256(t *testing.T, key *ecdsa.PrivateKey, h, c map[string]any) string 
 }
 
 func publicJWKMap(k *ecdsa.PublicKey) map[string]any {
-	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64u(fixed32(k.X)), "y": b64u(fixed32(k.Y))}
+	b, err := k.Bytes() // 0x04 || X || Y (SEC 1 uncompressed)
+	if err != nil || len(b) != 65 {
+		panic("not a P-256 public key")
+	}
+	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64u(b[1:33]), "y": b64u(b[33:])}
 }
 
 func privateJWK(k *ecdsa.PrivateKey) map[string]any {
 	m := publicJWKMap(&k.PublicKey)
-	m["d"] = b64u(fixed32(k.D))
+	d, err := k.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	m["d"] = b64u(d)
 	return m
-}
-
-func fixed32(n *big.Int) []byte {
-	b := make([]byte, 32)
-	n.FillBytes(b)
-	return b
 }
 
 func mustJSON(v any) []byte {
