@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -96,7 +101,7 @@ func (u *upstreamUser) RoundTrip(r *http.Request) (*http.Response, error) {
 // startWithUpstream starts the development issuer with an upstream_oidc
 // block pointing at op and a claims dataset holding the upstream End-User
 // under "oidc:" + upstreamSubject.
-func startWithUpstream(t *testing.T, op *oidctest.Server) (running, *config.Config) {
+func startWithUpstream(t *testing.T, op *oidctest.Server, mutate func(*config.UpstreamOIDC)) (running, *config.Config) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,6 +134,9 @@ func startWithUpstream(t *testing.T, op *oidctest.Server) (running, *config.Conf
 	cfg.Claims.Dataset = dataset
 	cfg.UpstreamOIDC = &config.UpstreamOIDC{Issuer: op.Issuer(), ClientID: op.ClientID(), ClientSecret: op.ClientSecret(),
 		Name: "Test Provider", Scopes: []string{"profile"}, Timeout: config.Duration(5 * time.Second)}
+	if mutate != nil {
+		mutate(cfg.UpstreamOIDC)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +170,7 @@ func upstreamWallet(t *testing.T, r running, cfg *config.Config, ua *upstreamUse
 // carries the claims of the namespaced upstream subject.
 func TestUpstreamLoginEndToEnd(t *testing.T) {
 	op := oidctest.New(t, oidctest.Options{Subject: upstreamSubject, IssParameter: true})
-	r, cfg := startWithUpstream(t, op)
+	r, cfg := startWithUpstream(t, op, nil)
 	ctx := context.Background()
 
 	t.Run("code flow and credential", func(t *testing.T) {
@@ -242,5 +250,39 @@ func TestUpstreamProviderUnreachableFailsStartup(t *testing.T) {
 	err := serve(ctx, cfg, newLogger(cfg.Log, io.Discard), func(net.Addr, net.Addr) { t.Error("serving without the upstream provider") })
 	if err == nil || !strings.Contains(err.Error(), "upstream_oidc") {
 		t.Fatalf("want an upstream_oidc startup error, got %v", err)
+	}
+}
+
+// TestUpstreamLoginPrivateKeyJWT: client_key_file authenticates the issuer
+// at the provider's token endpoint with private_key_jwt.
+func TestUpstreamLoginPrivateKeyJWT(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "upstream-client-key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op := oidctest.New(t, oidctest.Options{Subject: upstreamSubject, ClientKey: &key.PublicKey,
+		AuthMethods: []string{oidctest.PrivateKeyJWT}})
+	r, cfg := startWithUpstream(t, op, func(u *config.UpstreamOIDC) {
+		u.ClientSecret, u.ClientKeyFile, u.ClientKeyID = "", keyFile, "issuer-key-1"
+	})
+	ua := &upstreamUser{base: r.base, next: http.DefaultTransport}
+	w := upstreamWallet(t, r, cfg, ua)
+	tok, err := w.AuthorizationCode(context.Background(), wallet.AuthorizeOptions{Scope: mdlConfiguration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || ua.sawCallback != 1 || op.Hits(oidctest.HitToken) != 1 {
+		t.Fatalf("flow: %+v, token endpoint hits %d", ua, op.Hits(oidctest.HitToken))
+	}
+	if !strings.Contains(r.logs.String(), `"auth_method":"private_key_jwt"`) {
+		t.Error("the startup log does not show private_key_jwt")
 	}
 }
