@@ -35,6 +35,8 @@ func TestConformanceExpectations(t *testing.T) {
 	client.Transport = rec.wrap(client.Transport)
 	e := &flowEnv{d: d, client: client}
 
+	t.Run("metadata_as_the_suite_checks", func(t *testing.T) { checkMetadataLikeSuite(t, e.wallet(t, nil)) })
+
 	t.Run("token_request_without_client_id", func(t *testing.T) {
 		w := e.wallet(t, func(step string, r *http.Request) {
 			if strings.HasPrefix(step, "token") {
@@ -722,4 +724,131 @@ func mapOf(t *testing.T, v any) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// checkMetadataLikeSuite applies the suite's metadata conditions (notes §2.4
+// and §4.6): VCIValidateNonceEndpointInIssuerMetadata, the HAIP scope rule,
+// COSE integer credential_signing_alg_values_supported, binding and proof
+// types together, encryption blocks, https endpoints, and the AS metadata of
+// the FAPI discovery test.
+func checkMetadataLikeSuite(t *testing.T, w *wallet.Wallet) {
+	im, am := w.IssuerMetadata, w.ASMetadata
+	https := func(where, key string, m map[string]any) {
+		if v, ok := m[key]; ok {
+			s, _ := v.(string)
+			if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" {
+				t.Errorf("%s %s = %v, want an https URL", where, key, v)
+			}
+		}
+	}
+	for _, k := range []string{"credential_issuer", "credential_endpoint", "nonce_endpoint", "deferred_credential_endpoint", "notification_endpoint"} {
+		https("issuer metadata", k, im)
+	}
+	if _, ok := im["nonce_endpoint"]; !ok {
+		t.Error("issuer metadata has no nonce_endpoint (HAIP-4.1-5)")
+	}
+	if b, ok := im["batch_credential_issuance"].(map[string]any); ok {
+		if n, _ := b["batch_size"].(float64); n < 2 {
+			t.Errorf("batch_credential_issuance.batch_size %v, want an integer >= 2", b["batch_size"])
+		}
+	}
+	confs, _ := im["credential_configurations_supported"].(map[string]any)
+	if len(confs) == 0 {
+		t.Fatal("no credential_configurations_supported")
+	}
+	for id, raw := range confs {
+		c, _ := raw.(map[string]any)
+		if c["format"] != "mso_mdoc" {
+			t.Errorf("%s: format %v", id, c["format"])
+		}
+		if s, _ := c["doctype"].(string); s == "" {
+			t.Errorf("%s: no doctype", id)
+		}
+		if s, _ := c["scope"].(string); s == "" || strings.ContainsAny(s, " \"\\") {
+			t.Errorf("%s: scope %q is not one scope-token (HAIP: required)", id, s)
+		}
+		if _, ok := c["claims"]; ok {
+			t.Errorf("%s: top-level claims (1.0 puts them under credential_metadata)", id)
+		}
+		algs, _ := c["credential_signing_alg_values_supported"].([]any)
+		for _, a := range algs {
+			if f, ok := a.(float64); !ok || f != float64(int64(f)) {
+				t.Errorf("%s: credential_signing_alg_values_supported entry %v is not a COSE integer", id, a)
+			}
+		}
+		_, bind := c["cryptographic_binding_methods_supported"]
+		pts, proofs := c["proof_types_supported"].(map[string]any)
+		if bind != proofs {
+			t.Errorf("%s: cryptographic_binding_methods_supported and proof_types_supported must be present together", id)
+		}
+		for pt, v := range pts {
+			m, _ := v.(map[string]any)
+			if l, _ := m["proof_signing_alg_values_supported"].([]any); len(l) == 0 {
+				t.Errorf("%s: proof type %s has no proof_signing_alg_values_supported", id, pt)
+			}
+		}
+	}
+	if enc, ok := im["credential_response_encryption"].(map[string]any); ok {
+		for _, k := range []string{"alg_values_supported", "enc_values_supported", "encryption_required"} {
+			if _, ok := enc[k]; !ok {
+				t.Errorf("credential_response_encryption has no %s", k)
+			}
+		}
+		if _, ok := im["credential_request_encryption"]; !ok {
+			t.Error("response encryption offered without request encryption (VCIEnsureCredentialRequestEncryptionWhenResponseEncryptionOptional)")
+		}
+	}
+	if enc, ok := im["credential_request_encryption"].(map[string]any); ok {
+		for _, k := range []string{"jwks", "enc_values_supported", "encryption_required"} {
+			if _, ok := enc[k]; !ok {
+				t.Errorf("credential_request_encryption has no %s", k)
+			}
+		}
+		jwks, _ := enc["jwks"].(map[string]any)
+		keys, _ := jwks["keys"].([]any)
+		if len(keys) == 0 {
+			t.Error("credential_request_encryption.jwks has no keys")
+		}
+		for _, k := range keys {
+			m, _ := k.(map[string]any)
+			if m["kid"] == nil || m["kty"] == nil || m["d"] != nil {
+				t.Errorf("request encryption key %v: needs kid and kty, no private part", m)
+			}
+		}
+	}
+
+	for _, k := range []string{"authorization_endpoint", "token_endpoint", "pushed_authorization_request_endpoint"} {
+		if _, ok := am[k]; !ok {
+			t.Errorf("AS metadata has no %s", k)
+		}
+		https("AS metadata", k, am)
+	}
+	for k := range am {
+		if strings.HasSuffix(k, "_endpoint") {
+			https("AS metadata", k, am)
+		}
+	}
+	contains := func(key, want string) {
+		l, _ := am[key].([]any)
+		for _, v := range l {
+			if v == want {
+				return
+			}
+		}
+		t.Errorf("AS metadata %s = %v, want it to contain %q", key, am[key], want)
+	}
+	contains("code_challenge_methods_supported", "S256")
+	contains("response_types_supported", "code")
+	contains("dpop_signing_alg_values_supported", "ES256")
+	contains("token_endpoint_auth_methods_supported", "attest_jwt_client_auth")
+	contains("client_attestation_signing_alg_values_supported", "ES256")
+	contains("client_attestation_pop_signing_alg_values_supported", "ES256")
+	if am["authorization_response_iss_parameter_supported"] != true {
+		t.Error("authorization_response_iss_parameter_supported is not true")
+	}
+	if v, ok := am["require_pushed_authorization_requests"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			t.Errorf("require_pushed_authorization_requests %v is not a boolean", v)
+		}
+	}
 }
