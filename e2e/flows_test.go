@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mdoc-issuer/issuer/e2e/wallet"
 	"github.com/mdoc-issuer/issuer/mdoc"
@@ -61,6 +62,7 @@ var flowScenarios = []struct {
 	{"authorization_code_offer_issuer_state", testIssuerStateOffer},
 	{"offer_cancelled_and_tx_code_attempts", testOfferCancelledAndTxCodeAttempts},
 	{"untrusted_client_and_redirect_uri", testUntrustedClient},
+	{"admin_auth_and_offer_expiry", testAdminAndOfferExpiry},
 	{"refresh_token_dpop_bound", testRefreshFlow},
 	{"code_replay_revokes", testCodeReplay},
 	{"concurrent_redemption_exactly_once", testConcurrentRedemption},
@@ -664,6 +666,48 @@ func testOfferCancelledAndTxCodeAttempts(t *testing.T, e *flowEnv) {
 	}
 	_, err = w.PreAuthorized(bg, o, txCode)
 	requireProtocolError(t, err, "invalid_grant")
+}
+
+// testAdminAndOfferExpiry: the admin API refuses requests without a valid
+// bearer token (RFC 6750 §3); an offer and its pre-authorized code expire
+// with expires_in.
+func testAdminAndOfferExpiry(t *testing.T, e *flowEnv) {
+	req := map[string]any{
+		"credential_configuration_ids": []string{confMDL}, "grant": "pre-authorized_code",
+		"claims": map[string]any{confMDL: map[string]any{nsMDL: offerClaims()}}, "expires_in": 1,
+	}
+	for _, auth := range []string{"", "Bearer not-" + e.d.AdminToken, "Basic " + e.d.AdminToken} {
+		r, _ := http.NewRequest(http.MethodPost, e.d.Issuer+"/admin/v1/offers", strings.NewReader(string(mustJSON(req))))
+		r.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		res, err := e.client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("admin API with Authorization %q: HTTP %d, want 401", strings.SplitN(auth, " ", 2)[0], res.StatusCode)
+		}
+	}
+	// The offer object comes with the 201, so nothing has to be fetched
+	// before it expires.
+	var created struct {
+		OfferURI        string       `json:"offer_uri"`
+		CredentialOffer wallet.Offer `json:"credential_offer"`
+	}
+	if s := e.d.admin(t, e.client, http.MethodPost, "/offers", req, &created); s != http.StatusCreated {
+		t.Fatalf("create offer: HTTP %d", s)
+	}
+	offerURI, o := created.OfferURI, &created.CredentialOffer
+	w := e.wallet(t, nil)
+	time.Sleep(1100 * time.Millisecond)
+	_, err := w.PreAuthorized(bg, o, "")
+	requireProtocolError(t, err, "invalid_grant")
+	if _, err := w.ResolveOffer(bg, offerURI); err == nil {
+		t.Error("an expired offer is still served")
+	}
 }
 
 // testUntrustedClient: an attestation from an untrusted provider is

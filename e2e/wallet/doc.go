@@ -8,6 +8,12 @@
 // bug on one side is not mirrored on the other. It records every HTTP exchange
 // (with secrets redacted) so a failed step can be shown to an operator.
 //
+// Negative and replay tests reach below the happy path through
+// Config.Intercept (see and change every outgoing request),
+// CredentialRequest.Edit (break the credential request body before it is
+// encrypted), SetDPoPKey (switch the DPoP key) and the split
+// Authorize/RedeemCode of the authorization code flow.
+//
 // It does not verify the credentials it receives; callers do that with
 // mdoc.Verify or an independent verifier.
 package wallet
