@@ -131,8 +131,18 @@ type flowEnv struct {
 	issuerMD map[string]any
 	asMD     map[string]any
 	docType  string
-	wallets  chan *wallet.Wallet // reused across runs (unless fresh): instance key, attestation, DPoP nonce
+	wallets  chan *pooledWallet // reused across runs (unless fresh): instance key, attestation, DPoP nonce
 }
+
+// pooledWallet is a wallet instance and the flows it has run. e2e/wallet
+// records every exchange of an instance, so an instance is replaced after
+// walletFlows flows to keep the bench's own memory bounded.
+type pooledWallet struct {
+	w     *wallet.Wallet
+	flows int
+}
+
+const walletFlows = 200
 
 func newFlowEnv(ctx context.Context, o loadOptions, prov *benchProvider, iaca *x509.Certificate) (*flowEnv, error) {
 	tr := &http.Transport{
@@ -148,7 +158,7 @@ func newFlowEnv(ctx context.Context, o loadOptions, prov *benchProvider, iaca *x
 		provider: &wallet.X509Provider{Key: prov.key, Chain: []*x509.Certificate{prov.cert}, Issuer: benchProviderName},
 		iaca:     []*x509.Certificate{iaca},
 		docType:  "org.iso.18013.5.1.mDL",
-		wallets:  make(chan *wallet.Wallet, o.concurrency),
+		wallets:  make(chan *pooledWallet, o.concurrency),
 	}
 	// Discovery once: every wallet of the run reads the same metadata.
 	w, err := env.newWallet()
@@ -295,16 +305,16 @@ func (e *flowEnv) run(ctx context.Context, offers []string, rate float64) loadRe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var w *wallet.Wallet
+			var pw *pooledWallet
 			if !e.o.freshWallet {
 				select {
-				case w = <-e.wallets:
+				case pw = <-e.wallets:
 				default:
 				}
 				defer func() {
-					if w != nil {
+					if pw != nil {
 						select {
-						case e.wallets <- w:
+						case e.wallets <- pw:
 						default:
 						}
 					}
@@ -320,14 +330,16 @@ func (e *flowEnv) run(ctx context.Context, offers []string, rate float64) loadRe
 				if i >= len(offers) || ctx.Err() != nil {
 					return
 				}
-				if w == nil || e.o.freshWallet {
-					var err error
-					if w, err = e.newWallet(); err != nil {
+				if pw == nil || pw.flows >= walletFlows || e.o.freshWallet {
+					w, err := e.newWallet()
+					if err != nil {
 						fail(err)
 						continue
 					}
+					pw = &pooledWallet{w: w}
 				}
-				n, err := e.flow(ctx, w, offers[i], !checked.Swap(true))
+				pw.flows++
+				n, err := e.flow(ctx, pw.w, offers[i], !checked.Swap(true))
 				if err != nil {
 					fail(err)
 					continue
