@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -133,6 +134,7 @@ func TestConformanceExpectations(t *testing.T) {
 	})
 
 	t.Run("dpop_negative_tests", func(t *testing.T) { testDPoPNegative(t, e) })
+	t.Run("key_proof_negative_tests", func(t *testing.T) { testKeyProofNegative(t, e) })
 
 	t.Run("access_token_in_query_refused", func(t *testing.T) {
 		w := e.wallet(t, func(step string, r *http.Request) {
@@ -851,4 +853,118 @@ func checkMetadataLikeSuite(t *testing.T, w *wallet.Wallet) {
 			t.Errorf("require_pushed_authorization_requests %v is not a boolean", v)
 		}
 	}
+}
+
+// testKeyProofNegative breaks jwt key proofs (OpenID4VCI F.1, F.4) and key
+// attestations (Appendix D): each must be refused with invalid_proof (or
+// invalid_nonce for a nonce the issuer did not issue), and the token keeps
+// working.
+func testKeyProofNegative(t *testing.T, e *flowEnv) {
+	w := e.wallet(t, nil)
+	tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// reproof re-signs the first jwt proof after f edited it.
+	reproof := func(key **ecdsa.PrivateKey, f func(h, c map[string]any)) func(map[string]any) {
+		return func(body map[string]any) {
+			proofs := body["proofs"].(map[string][]string)
+			h, c := decodeJWT(t, proofs["jwt"][0])
+			f(h, c)
+			proofs["jwt"][0] = signES256(t, *key, h, c)
+		}
+	}
+	var key *ecdsa.PrivateKey
+	other := wallet.NewKey()
+	for _, tc := range []struct {
+		name string
+		edit func(h, c map[string]any)
+		code string
+	}{
+		{"wrong aud", func(h, c map[string]any) { c["aud"] = "https://other.example" }, "invalid_proof"},
+		{"no nonce", func(h, c map[string]any) { delete(c, "nonce") }, "invalid_proof"},
+		{"nonce not issued", func(h, c map[string]any) { c["nonce"] = b64u(randomBytes(24)) }, "invalid_nonce"},
+		{"iat one hour ago", func(h, c map[string]any) { c["iat"] = time.Now().Add(-time.Hour).Unix() }, "invalid_proof"},
+		{"no iat", func(h, c map[string]any) { delete(c, "iat") }, "invalid_proof"},
+		{"wrong typ", func(h, c map[string]any) { h["typ"] = "JWT" }, "invalid_proof"},
+		{"private key in jwk", func(h, c map[string]any) { h["jwk"] = privateJWK(key) }, "invalid_proof"},
+		{"jwk of another key", func(h, c map[string]any) { h["jwk"] = publicJWKMap(&other.PublicKey) }, "invalid_proof"},
+		{"jwk and kid", func(h, c map[string]any) { h["kid"] = "0" }, "invalid_proof"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key = wallet.NewKey()
+			_, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL,
+				Keys: []*ecdsa.PrivateKey{key}, Edit: reproof(&key, tc.edit)})
+			pe := requireProtocolError(t, err, tc.code)
+			if pe.Status != http.StatusBadRequest {
+				t.Fatalf("HTTP %d, want 400", pe.Status)
+			}
+		})
+	}
+
+	// Key attestations, on the configuration that requires them.
+	ka := e.wallet(t, nil)
+	katok, err := ka.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confKA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue := newTestCA(t, "rogue key attester", nil)
+	trusted := e.d.keyAttester()
+	for _, tc := range []struct {
+		name        string
+		attester    wallet.KeyAttester
+		attestation bool // attestation proof type instead of jwt + key_attestation
+		code        string
+	}{
+		{"jwt proof key not attested", attestOther{trusted}, false, "invalid_proof"},
+		{"untrusted key attester (jwt)", &wallet.X509Provider{Key: rogue.LeafKey, Chain: []*x509.Certificate{rogue.Leaf}, KeyStorage: []string{"iso_18045_high"}}, false, "invalid_proof"},
+		{"untrusted key attester (attestation)", &wallet.X509Provider{Key: rogue.LeafKey, Chain: []*x509.Certificate{rogue.Leaf}, KeyStorage: []string{"iso_18045_high"}}, true, "invalid_proof"},
+		{"expired key attestation", &wallet.X509Provider{Key: e.d.keyCA.LeafKey, Chain: []*x509.Certificate{e.d.keyCA.Leaf},
+			KeyStorage: []string{"iso_18045_high"}, Lifetime: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }}, true, "invalid_proof"},
+		{"attestation nonce not issued", attestNonce{trusted, b64u(randomBytes(24))}, true, "invalid_nonce"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kw := newWalletConfig(t, e, func(c *wallet.Config) { c.KeyAttester = tc.attester })
+			ktok, err := kw.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confKA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := wallet.CredentialRequest{ConfigurationID: confKA, AttestKeys: !tc.attestation, AttestationProof: tc.attestation}
+			_, err = kw.Credential(bg, ktok, req)
+			requireProtocolError(t, err, tc.code)
+		})
+	}
+	keys := newKeys(1)
+	res, err := ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, Keys: keys, AttestKeys: true})
+	if err != nil {
+		t.Fatalf("sanity call after the negative tests: %v", err)
+	}
+	verifyIssued(t, e, res, keys)
+	keys = newKeys(1)
+	res, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+	if err != nil {
+		t.Fatalf("sanity call after the negative tests: %v", err)
+	}
+	verifyIssued(t, e, res, keys)
+}
+
+// attestOther attests fresh keys instead of the ones it is asked about.
+type attestOther struct{ wallet.KeyAttester }
+
+func (a attestOther) KeyAttestation(keys []*ecdsa.PublicKey, nonce string) (string, error) {
+	others := make([]*ecdsa.PublicKey, len(keys))
+	for i := range keys {
+		others[i] = &wallet.NewKey().PublicKey
+	}
+	return a.KeyAttester.KeyAttestation(others, nonce)
+}
+
+// attestNonce puts a fixed nonce into the key attestation.
+type attestNonce struct {
+	wallet.KeyAttester
+	nonce string
+}
+
+func (a attestNonce) KeyAttestation(keys []*ecdsa.PublicKey, _ string) (string, error) {
+	return a.KeyAttester.KeyAttestation(keys, a.nonce)
 }
