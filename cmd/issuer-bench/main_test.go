@@ -25,10 +25,22 @@ func TestSmoke(t *testing.T) {
 	} else if os.Getenv("ISSUER_TEST_REQUIRE_REDIS") == "1" {
 		t.Fatal("redis-server not found and ISSUER_TEST_REQUIRE_REDIS=1")
 	}
+	// The build comes first, with its own generous limit: on a cold cache
+	// (CI) it compiles the whole issuer.
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer bcancel()
+	bin, err := buildIssuer(bctx, root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := run(ctx, []string{"-backends", backends, "-flows", "6", "-batch-flows", "2", "-batch-size", "3",
+	code := run(ctx, []string{"-issuer-bin", bin, "-backends", backends, "-flows", "6", "-batch-flows", "2", "-batch-size", "3",
 		"-c", "3", "-warmup", "2", "-paced-flows", "3", "-floor-iterations", "100", "-timeout", "60s"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
