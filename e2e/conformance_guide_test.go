@@ -15,7 +15,10 @@ import (
 	"github.com/mdoc-issuer/issuer/pki"
 )
 
-const conformanceGuide = moduleRoot + "/docs/conformance.md"
+// repoRoot is the module root relative to this package (go test runs in it).
+const repoRoot = ".."
+
+const conformanceGuide = repoRoot + "/docs/conformance.md"
 
 // guideFiles returns the fenced blocks of docs/conformance.md that follow a
 // "<!-- file: NAME -->" marker, by NAME.
@@ -57,7 +60,7 @@ func TestConformanceGuideSuiteConfig(t *testing.T) {
 		entries = append(entries, o.Browser...)
 	}
 	var templates strings.Builder
-	pages, err := filepath.Glob(filepath.Join(moduleRoot, "authz", "ui", "*.html"))
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "authz", "ui", "*.html"))
 	if err != nil || len(pages) == 0 {
 		t.Fatalf("no authz/ui templates: %v", err)
 	}

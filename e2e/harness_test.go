@@ -32,7 +32,9 @@ import (
 )
 
 // The process-based end-to-end tests run the real issuer binary (built once
-// per test process by issuerBinary) with development: false, TLS on a
+// per test process by issuerBinary, shared with the npm interop tests in
+// issuer_npm_test.go; ISSUER_TEST_ISSUER_BIN names a prebuilt one) with
+// development: false, TLS on a
 // loopback port and explicit trust: a wallet provider CA, a key attestation
 // CA, a users file, a claims dataset, nonce keys, admin tokens, request
 // encryption and a PKI made by `issuer pki init`.
@@ -452,13 +454,26 @@ func (d *deployment) admin(t *testing.T, client *http.Client, method, p string, 
 	return res.StatusCode
 }
 
-// procLog collects a process's output (bounded).
+// procLog collects a process's output, at most 1 MiB.
 type procLog struct {
-	buf lockedBuffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (l *procLog) Write(p []byte) (int, error) { return l.buf.Write(p) }
-func (l *procLog) String() string              { return l.buf.String() }
+func (l *procLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() < 1<<20 {
+		l.buf.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *procLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
