@@ -136,6 +136,66 @@ func TestConformanceExpectations(t *testing.T) {
 	t.Run("dpop_negative_tests", func(t *testing.T) { testDPoPNegative(t, e) })
 	t.Run("key_proof_negative_tests", func(t *testing.T) { testKeyProofNegative(t, e) })
 
+	t.Run("dpop_binding_at_par_and_token", func(t *testing.T) { testDPoPBindingAtPAR(t, e, rec) })
+
+	t.Run("state_outside_the_pushed_request_ignored", func(t *testing.T) {
+		// ensure-different-state-inside-and-outside-request-object: only the
+		// pushed parameters count; the wallet requires PAR's state back.
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if step == "authorization: open" {
+				q := r.URL.Query()
+				q.Set("state", "outside-state-0123")
+				q.Set("scope", confDeferred)
+				r.URL.RawQuery = q.Encode()
+			}
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred}); err == nil {
+			t.Fatal("a scope outside the pushed request was granted")
+		}
+	})
+
+	t.Run("token_requests_need_dpop_and_client_auth", func(t *testing.T) {
+		// ensure-holder-of-key-required: a token request without DPoP is 400
+		// invalid_request, invalid_grant or invalid_dpop_proof.
+		w := e.wallet(t, func(step string, r *http.Request) {
+			if step == "token (authorization code)" {
+				r.Header.Del("DPoP")
+			}
+		})
+		a, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.RedeemCode(bg, a)
+		var pe *wallet.ProtocolError
+		if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest ||
+			(pe.Code != "invalid_request" && pe.Code != "invalid_grant" && pe.Code != "invalid_dpop_proof") {
+			t.Fatalf("token request without DPoP: want 400 invalid_request, invalid_grant or invalid_dpop_proof, got %v", err)
+		}
+		// refresh-token module: a refresh without client authentication fails.
+		w2 := e.wallet(t, func(step string, r *http.Request) {
+			if step == "token (refresh)" {
+				r.Header.Del("OAuth-Client-Attestation")
+				r.Header.Del("OAuth-Client-Attestation-PoP")
+			}
+		})
+		tok, err := w2.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken == "" {
+			return
+		}
+		_, err = w2.Refresh(bg, tok.RefreshToken)
+		if !errors.As(err, &pe) || (pe.Code != "invalid_client" && pe.Code != "invalid_request" && pe.Code != "invalid_grant") {
+			t.Fatalf("refresh without client authentication: want invalid_client, got %v", err)
+		}
+	})
+
 	t.Run("access_token_in_query_refused", func(t *testing.T) {
 		w := e.wallet(t, func(step string, r *http.Request) {
 			if step == "credential" {
@@ -569,6 +629,18 @@ func (r *recorder) all(path string) []recorded {
 	return out
 }
 
+// lastHeader is the value of a header in the latest response that had it.
+func (r *recorder) lastHeader(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.seen) - 1; i >= 0; i-- {
+		if v := r.seen[i].header.Get(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 func (r *recorder) last(path string) recorded {
 	all := r.all(path)
 	if len(all) == 0 {
@@ -967,4 +1039,103 @@ type attestNonce struct {
 
 func (a attestNonce) KeyAttestation(keys []*ecdsa.PublicKey, _ string) (string, error) {
 	return a.KeyAttester.KeyAttestation(keys, a.nonce)
+}
+
+// testDPoPBindingAtPAR: the authorization code is bound to the DPoP key of a
+// DPoP header at PAR as well as to dpop_jkt (RFC 9449 §10, §10.1); a
+// mismatch at PAR and a different key at the token endpoint are refused
+// (ensure-dpopproof-at-par-endpoint-binding-success,
+// ensure-mismatched-dpop-jkt-fails,
+// ensure-token-endpoint-fails-with-mismatched-dpop-*).
+func testDPoPBindingAtPAR(t *testing.T, e *flowEnv, rec *recorder) {
+	parURL := func(w *wallet.Wallet) string { return w.ASMetadata["pushed_authorization_request_endpoint"].(string) }
+	// parProof adds a DPoP header signed by key to the PAR request, with the
+	// latest server nonce seen; jkt replaces dpop_jkt ("" removes it).
+	parProof := func(w *wallet.Wallet, key **ecdsa.PrivateKey, jkt *string) func(string, *http.Request) {
+		return func(step string, r *http.Request) {
+			if step != "pushed authorization request" {
+				return
+			}
+			c := map[string]any{"jti": b64u(randomBytes(16)), "htm": "POST", "htu": parURL(w), "iat": time.Now().Unix()}
+			if n := rec.lastHeader("DPoP-Nonce"); n != "" {
+				c["nonce"] = n
+			}
+			h := map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": publicJWKMap(&(*key).PublicKey)}
+			r.Header.Set("DPoP", signES256(t, *key, h, c))
+			editForm(t, r, func(f url.Values) {
+				if *jkt == "" {
+					f.Del("dpop_jkt")
+				} else {
+					f.Set("dpop_jkt", *jkt)
+				}
+			})
+		}
+	}
+	// A flow through the token endpoint leaves a server DPoP nonce in rec.
+	if _, err := e.wallet(t, nil).AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL}); err != nil {
+		t.Fatal(err)
+	}
+	var w *wallet.Wallet
+	var key *ecdsa.PrivateKey
+	var jkt string
+	var hook func(string, *http.Request)
+	w = e.wallet(t, func(step string, r *http.Request) {
+		if hook != nil {
+			hook(step, r)
+		}
+	})
+	hook = parProof(w, &key, &jkt)
+
+	// DPoP header at PAR, no dpop_jkt: the code is bound to that key.
+	key = w.DPoPKey()
+	a, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rec.last("/par").status; s != http.StatusCreated {
+		t.Fatalf("PAR with a DPoP header: HTTP %d", s)
+	}
+	original := w.DPoPKey()
+	w.SetDPoPKey(wallet.NewKey())
+	_, err = w.RedeemCode(bg, a)
+	var pe *wallet.ProtocolError
+	if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest ||
+		(pe.Code != "invalid_grant" && pe.Code != "invalid_dpop_proof" && pe.Code != "invalid_request") {
+		t.Fatalf("token with a key other than PAR's DPoP key: want 400 invalid_grant, invalid_dpop_proof or invalid_request, got %v", err)
+	}
+	w.SetDPoPKey(original)
+	a, err = w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.RedeemCode(bg, a); err != nil {
+		t.Fatalf("token with PAR's DPoP key: %v", err)
+	}
+
+	// DPoP header and a dpop_jkt of another key: PAR refuses.
+	jkt = wallet.Thumbprint(&wallet.NewKey().PublicKey)
+	_, err = w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	var we *wallet.Error
+	if !errors.As(err, &we) || we.Exchange == nil || we.Exchange.Status != http.StatusBadRequest {
+		t.Fatalf("PAR with a mismatched dpop_jkt: want 400, got %v", err)
+	}
+	var body struct{ Error string }
+	_ = json.Unmarshal(rec.last("/par").body, &body)
+	if body.Error != "invalid_request" && body.Error != "invalid_dpop_proof" {
+		t.Fatalf("PAR with a mismatched dpop_jkt: error %q, want invalid_request or invalid_dpop_proof", body.Error)
+	}
+
+	// dpop_jkt only (no DPoP header), then another key at the token endpoint.
+	hook = nil
+	a, err = w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetDPoPKey(wallet.NewKey())
+	_, err = w.RedeemCode(bg, a)
+	if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest ||
+		(pe.Code != "invalid_grant" && pe.Code != "invalid_dpop_proof" && pe.Code != "invalid_request") {
+		t.Fatalf("token with a key other than dpop_jkt: want 400 invalid_grant, invalid_dpop_proof or invalid_request, got %v", err)
+	}
+	w.SetDPoPKey(original)
 }
