@@ -147,6 +147,7 @@ func startIssuer(ctx context.Context, bin, dir, backend, redisURL string, batchS
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A clean environment: no ISSUER_* overrides from the caller.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
@@ -177,6 +178,12 @@ func startIssuer(ctx context.Context, bin, dir, backend, redisURL string, batchS
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// childAttr makes a child die with the bench (Linux PR_SET_PDEATHSIG), so
+// that a killed bench leaves no issuer or redis-server behind.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // stop sends SIGTERM and waits (SIGKILL after 10 s).
@@ -255,6 +262,7 @@ func startRedis(ctx context.Context, bin, dir string) (*redisProc, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
 		"--dir", dir, "--protected-mode", "yes", "--loglevel", "warning")
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
