@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -35,6 +36,31 @@ func TestConformanceExpectations(t *testing.T) {
 	client := d.httpClient(nil)
 	client.Transport = rec.wrap(client.Transport)
 	e := &flowEnv{d: d, client: client}
+
+	t.Run("tls_bcp195", func(t *testing.T) {
+		// EnsureTLS12RequireBCP195Ciphers, DisallowTLS10/11 and, under HAIP,
+		// RequireOnlyBCP195RecommendedCiphersForTLS12 (a FAILURE).
+		addr := hostOfIssuer(t, d.Issuer)
+		for _, tc := range []struct {
+			name string
+			cfg  *tls.Config
+			ok   bool
+		}{
+			{"TLS 1.3", &tls.Config{MinVersion: tls.VersionTLS13}, true},
+			{"TLS 1.2 ECDHE-ECDSA-AES128-GCM", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
+			{"TLS 1.2 ECDHE-ECDSA-AES128-CBC-SHA", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, false},
+			{"TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, false},
+		} {
+			tc.cfg.RootCAs = d.tlsRoots
+			conn, err := tls.Dial("tcp", addr, tc.cfg)
+			if err == nil {
+				_ = conn.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Errorf("%s: handshake error %v, want success %t", tc.name, err, tc.ok)
+			}
+		}
+	})
 
 	t.Run("metadata_as_the_suite_checks", func(t *testing.T) { checkMetadataLikeSuite(t, e.wallet(t, nil)) })
 
@@ -1138,4 +1164,13 @@ func testDPoPBindingAtPAR(t *testing.T, e *flowEnv, rec *recorder) {
 		t.Fatalf("token with a key other than dpop_jkt: want 400 invalid_grant, invalid_dpop_proof or invalid_request, got %v", err)
 	}
 	w.SetDPoPKey(original)
+}
+
+func hostOfIssuer(t *testing.T, issuer string) string {
+	t.Helper()
+	u, err := url.Parse(issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
 }
