@@ -484,6 +484,34 @@ func testDeferredFlow(t *testing.T, e *flowEnv) {
 	_, err = w.Deferred(bg, tok, res.TransactionID)
 	requireProtocolError(t, err, "invalid_transaction_id")
 
+	// Polling at the wallet's pace until a back office approves.
+	res, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		s, b, err := e.d.adminRaw(e.client, http.MethodPost, "/deferred/"+url.PathEscape(res.TransactionID)+"/approve", nil)
+		if err == nil && s/100 != 2 {
+			err = fmt.Errorf("HTTP %d %s", s, b)
+		}
+		approved <- err
+	}()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	done, err = w.PollDeferred(ctx, tok, res.TransactionID, wallet.DeferredOptions{}, 100*time.Millisecond)
+	if aerr := <-approved; aerr != nil {
+		t.Fatalf("approve: %v", aerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyIssued(t, e, done, keys)
+	if polls := w.Exchanges(); len(polls) < 2 || polls[len(polls)-2].Status != http.StatusAccepted {
+		t.Fatal("PollDeferred did not poll a pending transaction before it was approved")
+	}
+
 	// A rejected transaction is credential_request_denied (OpenID4VCI §9.3).
 	res, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confDeferred})
 	if err != nil {

@@ -421,17 +421,35 @@ func (d *deployment) newWalletWith(t *testing.T, client *http.Client, intercept 
 // admin calls the admin API and decodes a JSON response into out.
 func (d *deployment) admin(t *testing.T, client *http.Client, method, p string, body, out any) int {
 	t.Helper()
+	status, b, err := d.adminRaw(client, method, p, body)
+	if err != nil {
+		t.Fatalf("admin %s %s: %v", method, p, err)
+	}
+	if out != nil && status/100 == 2 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("admin %s %s: %v: %s", method, p, err, b)
+		}
+	}
+	if status/100 != 2 {
+		t.Logf("admin %s %s: HTTP %d %s", method, p, status, b)
+	}
+	return status
+}
+
+// adminRaw calls the admin API with the deployment's bearer token (safe
+// from any goroutine).
+func (d *deployment) adminRaw(client *http.Client, method, p string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return 0, nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, d.Issuer+"/admin/v1"+p, rd)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+d.AdminToken)
 	if body != nil {
@@ -439,19 +457,11 @@ func (d *deployment) admin(t *testing.T, client *http.Client, method, p string, 
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode/100 == 2 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("admin %s %s: %v: %s", method, p, err, b)
-		}
-	}
-	if res.StatusCode/100 != 2 {
-		t.Logf("admin %s %s: HTTP %d %s", method, p, res.StatusCode, b)
-	}
-	return res.StatusCode
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
 }
 
 // procLog collects a process's output, at most 1 MiB.

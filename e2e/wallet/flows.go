@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Offer is a credential offer (OpenID4VCI §4.1.1).
@@ -675,6 +676,28 @@ func (w *Wallet) DeferredWith(ctx context.Context, tok *Token, transactionID str
 		return nil, err
 	}
 	return w.readCredentialResponse(step, res, respKey)
+}
+
+// PollDeferred polls the deferred credential endpoint until the credential
+// is issued or an error occurs, waiting the interval the issuer asks for
+// (OpenID4VCI §9.2) between polls, or every, when positive. It stops when
+// ctx is done.
+func (w *Wallet) PollDeferred(ctx context.Context, tok *Token, transactionID string, o DeferredOptions, every time.Duration) (*CredentialResponse, error) {
+	for {
+		res, err := w.DeferredWith(ctx, tok, transactionID, o)
+		if err != nil || res.Status != http.StatusAccepted {
+			return res, err
+		}
+		wait := every
+		if wait <= 0 {
+			wait = time.Duration(max(res.Interval, 1)) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &Error{Step: "deferred credential", Problem: "still pending: " + ctx.Err().Error()}
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Notify sends a notification event (OpenID4VCI §11).
