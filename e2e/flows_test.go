@@ -887,3 +887,20 @@ func testAttestationPoPReplay(t *testing.T, e *flowEnv) {
 		t.Fatal("the PoP was not replayed")
 	}
 }
+
+// TestExpiredAuthorizationCode: a code redeemed after code_lifetime is
+// invalid_grant (RFC 6749 §4.1.2; the suite's
+// ensure-token-endpoint-fails-with-expired-auth-code).
+func TestExpiredAuthorizationCode(t *testing.T) {
+	skipProcessTests(t)
+	d := newDeployment(t, deploymentOptions{Backend: "memory", CodeLifetime: "1s"})
+	d.start(t, 0)
+	w := d.newWallet(t, nil, nil)
+	a, err := w.Authorize(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	_, err = w.RedeemCode(bg, a)
+	requireProtocolError(t, err, "invalid_grant")
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -164,6 +165,8 @@ type deploymentOptions struct {
 	// DefaultValidity leaves credential validity at its default instead
 	// of 720h.
 	DefaultValidity bool
+	// CodeLifetime is oauth.code_lifetime (default 60s).
+	CodeLifetime string
 }
 
 // newDeployment writes the configuration and trust files into a fresh
@@ -239,7 +242,7 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 			}),
 			confDeferred: conf(confDeferred, map[string]any{"deferred": true}),
 		},
-		"oauth": map[string]any{"refresh_tokens": true, "code_lifetime": "60s"},
+		"oauth": map[string]any{"refresh_tokens": true, "code_lifetime": cmp.Or(o.CodeLifetime, "60s")},
 		"wallet_providers": []any{map[string]any{
 			"name": "e2e-wallet-provider", "roots": []string{path("wallet-root.pem")},
 			"redirect_uris": []string{e2eRedirect, e2eRedirectWithQuery},
