@@ -202,6 +202,28 @@ func TestConformanceExpectations(t *testing.T) {
 			(pe.Code != "invalid_request" && pe.Code != "invalid_grant" && pe.Code != "invalid_dpop_proof") {
 			t.Fatalf("token request without DPoP: want 400 invalid_request, invalid_grant or invalid_dpop_proof, got %v", err)
 		}
+		// The AS metadata says pre-authorized_grant_anonymous_access_supported
+		// is false: a pre-authorized code without client authentication fails.
+		if am := w.ASMetadata; am["pre-authorized_grant_anonymous_access_supported"] != true {
+			offerURI, _ := createOffer(t, e, map[string]any{
+				"credential_configuration_ids": []string{confMDL}, "grant": "pre-authorized_code",
+				"claims": map[string]any{confMDL: map[string]any{nsMDL: offerClaims()}},
+			})
+			anon := e.wallet(t, func(step string, r *http.Request) {
+				if step == "token (pre-authorized code)" {
+					r.Header.Del("OAuth-Client-Attestation")
+					r.Header.Del("OAuth-Client-Attestation-PoP")
+				}
+			})
+			o, err := anon.ResolveOffer(bg, offerURI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = anon.PreAuthorized(bg, o, "")
+			if !errors.As(err, &pe) || (pe.Code != "invalid_client" && pe.Code != "invalid_request") {
+				t.Fatalf("anonymous pre-authorized code redemption: want invalid_client, got %v", err)
+			}
+		}
 		// refresh-token module: a refresh without client authentication fails.
 		w2 := e.wallet(t, func(step string, r *http.Request) {
 			if step == "token (refresh)" {
@@ -1032,8 +1054,40 @@ func testKeyProofNegative(t *testing.T, e *flowEnv) {
 			requireProtocolError(t, err, tc.code)
 		})
 	}
+	// Two jwt proofs carrying the same key attestation of two keys, signed
+	// by each of them: one credential per distinct attested key (notes
+	// P-KA2; the suite's VCIEnsureBatchBindingKeysAreDistinct).
+	pair := newKeys(2)
+	res, err := ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, Keys: pair, AttestKeys: true,
+		Edit: func(body map[string]any) {
+			proofs := body["proofs"].(map[string][]string)
+			h, c := decodeJWT(t, proofs["jwt"][0])
+			h["jwk"] = publicJWKMap(&pair[1].PublicKey)
+			proofs["jwt"] = append(proofs["jwt"], signES256(t, pair[1], h, c))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyIssued(t, e, res, pair)
+	// More attested keys than batch_size: refused, or at most batch_size
+	// credentials.
+	res, err = ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, Keys: newKeys(4), AttestationProof: true})
+	if err == nil && len(res.Credentials) > 3 {
+		t.Errorf("%d credentials for a key attestation of 4 keys with batch_size 3", len(res.Credentials))
+	}
+	// Two proof types at once is not one proof type (OpenID4VCI §8.2).
+	_, err = ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, AttestKeys: true,
+		Edit: func(body map[string]any) {
+			proofs := body["proofs"].(map[string][]string)
+			proofs["attestation"] = []string{"e30.e30.sig"}
+		}})
+	var pe *wallet.ProtocolError
+	if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest || (pe.Code != "invalid_proof" && pe.Code != "invalid_credential_request") {
+		t.Errorf("proofs with two proof types: want 400 invalid_proof or invalid_credential_request, got %v", err)
+	}
+
 	keys := newKeys(1)
-	res, err := ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, Keys: keys, AttestKeys: true})
+	res, err = ka.Credential(bg, katok, wallet.CredentialRequest{ConfigurationID: confKA, Keys: keys, AttestKeys: true})
 	if err != nil {
 		t.Fatalf("sanity call after the negative tests: %v", err)
 	}
