@@ -655,3 +655,49 @@ func TestFailedRequestKeepsProofUsable(t *testing.T) {
 	decodeCredentials(t, h.send(req{path: PathCredential, body: b}))
 	wantError(t, h.send(req{path: PathCredential, body: b}), 400, oauth.CodeInvalidProof)
 }
+
+// TestProofKeyFromKeyAttestation: a jwt proof may name its key through the
+// key attestation alone (VCI F.1: signed by one of attested_keys), with or
+// without a kid; jwk, kid and x5c stay mutually exclusive.
+func TestProofKeyFromKeyAttestation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header func(ka string) map[string]any
+		signer int // index into keys; -1 = a key that is not attested
+		status int
+		code   string
+	}{
+		{"no jwk, no kid", func(ka string) map[string]any { return map[string]any{"jwk": nil, "key_attestation": ka} }, 1, 200, ""},
+		{"kid with key attestation", func(ka string) map[string]any {
+			return map[string]any{"jwk": nil, "kid": "1", "key_attestation": ka}
+		}, 1, 200, ""},
+		{"signer not attested", func(ka string) map[string]any { return map[string]any{"jwk": nil, "key_attestation": ka} }, -1, 400, oauth.CodeInvalidProof},
+		{"jwk and kid", func(ka string) map[string]any { return map[string]any{"kid": "0", "key_attestation": ka} }, 0, 400, oauth.CodeInvalidProof},
+		{"kid without key attestation", func(string) map[string]any { return map[string]any{"jwk": nil, "kid": "0"} }, 0, 400, oauth.CodeInvalidProof},
+		{"no key at all", func(string) map[string]any { return map[string]any{"jwk": nil} }, 0, 400, oauth.CodeInvalidProof},
+		{"crit header", func(ka string) map[string]any {
+			return map[string]any{"crit": []string{"exp"}, "key_attestation": ka}
+		}, 0, 400, oauth.CodeInvalidProof},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			cn := h.cnonce()
+			keys := []*ecdsa.PrivateKey{h.holder, newKey(t)}
+			ka := h.keyAttestation(keys, "", nil)
+			signer := newKey(t)
+			if tc.signer >= 0 {
+				signer = keys[tc.signer]
+			}
+			p := h.proof(signer, cn, proofOpts{header: tc.header(ka)})
+			rec := h.credential(map[string]any{"credential_configuration_id": "mdl_ka", "proofs": map[string]any{"jwt": []string{p}}})
+			if tc.status != 200 {
+				wantError(t, rec, tc.status, tc.code)
+				return
+			}
+			_, creds := decodeCredentials(t, rec)
+			if len(creds) != len(keys) {
+				t.Fatalf("%d credentials for %d attested keys", len(creds), len(keys))
+			}
+		})
+	}
+}

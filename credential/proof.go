@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,22 +187,39 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 	if alg, _ := headerString(hdr, "alg"); alg != string(jose.ES256) {
 		return nil, invalidProof("proof alg must be ES256")
 	}
+	// RFC 7515 §4.1.11: no JOSE extension is understood here, so crit (and
+	// b64, which needs it, RFC 7797 §6) is refused.
+	if _, crit := hdr["crit"]; crit {
+		return nil, invalidProof("proof crit header is not supported")
+	}
+	if _, b64 := hdr["b64"]; b64 {
+		return nil, invalidProof("proof b64 header is not supported")
+	}
 	_, hasJWK := hdr["jwk"]
 	_, hasX5C := hdr["x5c"]
 	_, hasKID := hdr["kid"]
 	_, hasTC := hdr["trust_chain"]
+	rawKA, hasKA := hdr["key_attestation"]
+	var att *KeyAttestation
+	if hasKA && s.o.KeyAttestations != nil {
+		var ka string
+		if json.Unmarshal(rawKA, &ka) != nil || ka == "" {
+			return nil, invalidProof("proof key_attestation must be a JWT string")
+		}
+		if att, err = s.verifyKeyAttestation(ctx, ka, true); err != nil {
+			return nil, err
+		}
+	}
+	// VCI F.1: jwk, kid and x5c are mutually exclusive. A kid names a key
+	// only together with a key attestation (the signing key is one of its
+	// attested_keys); DID URLs are not resolved.
+	var candidates []*jose.JSONWebKey
 	switch {
-	case hasKID:
-		// VCI F.1: kid references a DID key; cose_key binding needs the key itself.
-		return nil, invalidProof("proof kid is not supported: send the key as jwk")
 	case hasTC:
 		return nil, invalidProof("proof trust_chain is not supported")
-	case hasJWK && hasX5C:
-		return nil, invalidProof("proof has both jwk and x5c")
-	case !hasJWK && !hasX5C:
-		return nil, invalidProof("proof has neither jwk nor x5c")
-	}
-	if hasJWK {
+	case boolCount(hasJWK, hasX5C, hasKID) > 1:
+		return nil, invalidProof("proof jwk, kid and x5c are mutually exclusive")
+	case hasJWK:
 		var m map[string]json.RawMessage
 		if json.Unmarshal(hdr["jwk"], &m) != nil {
 			return nil, invalidProof("proof jwk is not a JSON object")
@@ -211,26 +229,46 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 				return nil, invalidProof("proof jwk contains private key material")
 			}
 		}
-	}
-	jws, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil || len(jws.Signatures) != 1 {
-		return nil, invalidProof("proof JWS cannot be parsed").WithCause(err)
-	}
-	var key *jose.JSONWebKey
-	if hasJWK {
-		key = jws.Signatures[0].Header.JSONWebKey
-	} else {
-		key, err = x5cLeafKey(hdr["x5c"])
+		k := new(jose.JSONWebKey)
+		if err := json.Unmarshal(hdr["jwk"], k); err != nil {
+			return nil, invalidProof("proof jwk is not a valid JWK").WithCause(err)
+		}
+		candidates = []*jose.JSONWebKey{k}
+	case hasX5C:
+		k, err := x5cLeafKey(hdr["x5c"])
 		if err != nil {
 			return nil, invalidProof("proof x5c: %s", err.Error())
 		}
+		candidates = []*jose.JSONWebKey{k}
+	case att != nil:
+		for i := range att.AttestedKeys {
+			candidates = append(candidates, &att.AttestedKeys[i])
+		}
+	case hasKID:
+		return nil, invalidProof("proof kid is not supported without a key attestation: send the key as jwk")
+	default:
+		return nil, invalidProof("proof has no key: send jwk, x5c or a key_attestation")
 	}
-	dk, jkt, err := publicDeviceKey(key)
-	if err != nil {
-		return nil, invalidProof("proof key: %s", err.Error())
+	var dk *jose.JSONWebKey
+	var jkt string
+	var payload []byte
+	for _, k := range candidates {
+		pk, tp, err := publicDeviceKey(k)
+		if err != nil {
+			if len(candidates) == 1 {
+				return nil, invalidProof("proof key: %s", err.Error())
+			}
+			continue
+		}
+		if body, err := verifyES256Compact(p, pk.Key.(*ecdsa.PublicKey)); err == nil {
+			dk, jkt, payload = pk, tp, body
+			break
+		}
 	}
-	payload, err := jws.Verify(dk.Key)
-	if err != nil {
+	if dk == nil {
+		if att != nil && !hasJWK && !hasX5C {
+			return nil, invalidProof("proof is not signed by any of the key attestation's attested_keys")
+		}
 		return nil, invalidProof("proof signature does not verify")
 	}
 	var c proofClaims
@@ -280,22 +318,12 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 		res.jti = *c.Jti
 		res.jtiExp = iat.Add(s.o.ProofMaxAge + s.o.ClockSkew)
 	}
-	if raw, ok := hdr["key_attestation"]; ok {
-		var ka string
-		if json.Unmarshal(raw, &ka) != nil || ka == "" {
-			return nil, invalidProof("proof key_attestation must be a JWT string")
+	if att != nil {
+		// VCI F.1: the proof is signed by one of the attested keys.
+		if !att.Attests(dk) {
+			return nil, invalidProof("proof key is not one of the key attestation's attested_keys")
 		}
-		if s.o.KeyAttestations != nil {
-			att, err := s.verifyKeyAttestation(ctx, ka, true)
-			if err != nil {
-				return nil, err
-			}
-			// VCI F.1: the proof is signed by one of the attested keys.
-			if !att.Attests(dk) {
-				return nil, invalidProof("proof key is not one of the key attestation's attested_keys")
-			}
-			res.ka = att
-		}
+		res.ka = att
 	}
 	if cfg.KeyAttestationsRequired != nil {
 		if res.ka == nil {
@@ -415,6 +443,47 @@ func x5cLeafKey(raw json.RawMessage) (*jose.JSONWebKey, error) {
 	return &jose.JSONWebKey{Key: cert.PublicKey}, nil
 }
 
+// boolCount counts the true values.
+func boolCount(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// verifyES256Compact checks the ES256 signature (RFC 7518 §3.4: R || S, 32
+// octets each, over SHA-256 of the signing input) of a compact JWS whose
+// header the caller has decoded and checked, and returns the payload. It
+// replaces a second, full parse of the proof by go-jose.
+func verifyES256Compact(compact string, pub *ecdsa.PublicKey) ([]byte, error) {
+	hdr, rest, ok := strings.Cut(compact, ".")
+	if !ok {
+		return nil, errors.New("not a compact serialization")
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(sig, ".") || hdr == "" {
+		return nil, errors.New("not a compact serialization")
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || len(raw) != 64 {
+		return nil, errors.New("ES256 signature must be 64 octets, base64url")
+	}
+	body, err := base64.RawURLEncoding.Strict().DecodeString(payload)
+	if err != nil {
+		return nil, errors.New("payload is not base64url")
+	}
+	digest := sha256.Sum256([]byte(compact[:len(hdr)+1+len(payload)]))
+	r, s := new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])
+	if !ecdsa.Verify(pub, digest[:], r, s) {
+		return nil, errors.New("signature does not verify")
+	}
+	return body, nil
+}
+
+// decodeJOSEHeader decodes the protected header of a compact JWS.
 func decodeJOSEHeader(compact string) (map[string]json.RawMessage, error) {
 	h, _, ok := strings.Cut(compact, ".")
 	if !ok {
