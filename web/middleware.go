@@ -92,6 +92,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Response().Header().Set(HeaderRequestID, id)
+		if s.draining.Load() {
+			c.Response().Header().Set("Connection", "close")
+		}
 		st := &state{}
 		c.Set(stateKey, st)
 		ctx := httpx.WithRequestID(req.Context(), id)

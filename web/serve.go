@@ -51,8 +51,7 @@ type Shutdown struct {
 	// Grace is the most time in-flight requests get once the listeners are
 	// closed; after it, remaining connections are closed.
 	Grace time.Duration
-	// Delay is how long to keep serving (with keep-alives off, so clients
-	// do not hold on to this instance) before closing the listeners.
+	// Delay is how long to keep serving before closing the listeners.
 	Delay time.Duration
 	// OnDrain runs when the context is done, before Delay: typically
 	// Server.Drain, so /readyz fails while the load balancer notices.
@@ -89,9 +88,10 @@ func ServeWith(ctx context.Context, sd Shutdown, ls ...Listener) error {
 			sd.OnDrain()
 		}
 		if sd.Delay > 0 {
-			for _, l := range ls {
-				l.Server.SetKeepAlivesEnabled(false)
-			}
+			// Idle keep-alive connections are not closed here: a client
+			// may be sending on one right now. Server.Drain makes responses
+			// carry Connection: close instead, so connections end cleanly
+			// after their current request.
 			select {
 			case <-time.After(sd.Delay):
 			case first = <-errc:

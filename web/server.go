@@ -67,7 +67,9 @@ type Server struct {
 	draining atomic.Bool
 }
 
-// Drain makes /readyz answer 503 from now on (graceful shutdown).
+// Drain makes /readyz answer 503 from now on and every response carry
+// Connection: close (graceful shutdown: clients move to other instances
+// before the listener closes).
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // New builds the HTTP layer from the routes table.
