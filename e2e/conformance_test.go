@@ -283,6 +283,35 @@ func TestConformanceExpectations(t *testing.T) {
 		}
 	})
 
+	t.Run("browser_cookie_shared_across_authorizations", func(t *testing.T) {
+		// The suite's browser keeps one cookie jar per module: the second
+		// client's authorization runs with the first one's cookies. Each
+		// authorization still shows the login form (docs/conformance.md §5).
+		var mu sync.Mutex
+		var cookie string
+		w := e.wallet(t, func(step string, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if step == "authorization: approve" && cookie == "" {
+				cookie = r.Header.Get("Cookie")
+			}
+			if strings.HasPrefix(step, "authorization") && cookie != "" {
+				r.Header.Set("Cookie", cookie)
+			}
+		})
+		for i := 0; i < 3; i++ {
+			if _, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL}); err != nil {
+				t.Fatalf("authorization %d with the shared browser cookie: %v", i+1, err)
+			}
+			if !bytes.Contains(rec.last("/authorize").body, []byte(`id="username"`)) {
+				t.Fatalf("authorization %d did not show the login form", i+1)
+			}
+		}
+		if cookie == "" {
+			t.Fatal("the authorization pages set no cookie")
+		}
+	})
+
 	t.Run("user_cancels_access_denied", func(t *testing.T) {
 		w := e.wallet(t, nil)
 		_, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL, Cancel: true})
