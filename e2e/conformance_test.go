@@ -98,6 +98,38 @@ func TestConformanceExpectations(t *testing.T) {
 		}
 	})
 
+	t.Run("suite_shaped_client_attestation", func(t *testing.T) {
+		// The suite's attestation (CreateClientAttestationJwt) carries kid
+		// and x5c, nbf and exp = iat + 300; its PoP carries nbf and exp too.
+		inst := wallet.NewKey()
+		var w *wallet.Wallet
+		w = e.wallet(t, func(step string, r *http.Request) {
+			if r.Header.Get("OAuth-Client-Attestation") == "" {
+				return
+			}
+			now := time.Now().Unix()
+			h := map[string]any{"typ": "oauth-client-attestation+jwt", "alg": "ES256", "kid": "suite-attester-1",
+				"x5c": []string{base64.StdEncoding.EncodeToString(d.walletCA.Leaf.Raw)}}
+			c := map[string]any{"iss": "e2e-wallet-provider", "sub": e2eClientID, "iat": now, "nbf": now, "exp": now + 300,
+				"cnf": map[string]any{"jwk": publicJWKMap(&inst.PublicKey)}}
+			r.Header.Set("OAuth-Client-Attestation", signES256(t, d.walletCA.LeafKey, h, c))
+			ph := map[string]any{"typ": "oauth-client-attestation-pop+jwt", "alg": "ES256"}
+			pc := map[string]any{"iss": e2eClientID, "aud": w.ASMetadata["issuer"], "iat": now, "nbf": now, "exp": now + 300,
+				"jti": b64u(randomBytes(15))}
+			r.Header.Set("OAuth-Client-Attestation-PoP", signES256(t, inst, ph, pc))
+		})
+		tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := newKeys(1)
+		res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyIssued(t, e, res, keys)
+	})
+
 	t.Run("unknown_parameters_ignored", func(t *testing.T) {
 		const extra = "x7f3kq9d2m1z8w4p"
 		w := e.wallet(t, func(step string, r *http.Request) {
