@@ -290,3 +290,27 @@ func TestHardeningAuditAndNoPersonalData(t *testing.T) {
 		t.Fatalf("verify without the HMAC key passed: %s", out.String())
 	}
 }
+
+func TestHardeningAdminRouteTemplate(t *testing.T) {
+	for _, tc := range []struct {
+		path, route string
+		ids         map[string]string
+	}{
+		{"/admin/v1/offers", "/admin/v1/offers", nil},
+		{"/t/admin/v1/offers/abc", "/t/admin/v1/offers/{id}", map[string]string{"offer_id": "abc"}},
+		{"/admin/v1/deferred/tx1/approve", "/admin/v1/deferred/{transaction_id}/approve", map[string]string{"transaction_id": "tx1"}},
+		{"/admin/v1/offers/" + strings.Repeat("x", 200), "/admin/v1/offers/{id}", nil},
+	} {
+		t.Run(tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
+			route, ids := adminRoute(tc.path)
+			if route != tc.route || len(ids) != len(tc.ids) {
+				t.Fatalf("got %q %v", route, ids)
+			}
+			for k, v := range tc.ids {
+				if ids[k] != v {
+					t.Fatalf("got %v", ids)
+				}
+			}
+		})
+	}
+}

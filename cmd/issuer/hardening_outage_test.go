@@ -159,7 +159,11 @@ func TestHardeningRedisOutage(t *testing.T) {
 			t.Fatal("a credential was issued while the store (replay checks) was down")
 		}
 		wantUnavailable(t, rt, "credential", "/credential", err)
-		res, b := get(t, plain.base+"/readyz")
+		err = w.Notify(ctx, tok2, "some-notification-id", "credential_accepted")
+		wantUnavailable(t, rt, "notification", "/notification", err)
+		res, b := get(t, plain.base+"/offers/"+strings.Repeat("A", 43))
+		assertUnavailable(t, "credential offer", res, b)
+		res, b = get(t, plain.base+"/readyz")
 		assertUnavailable(t, "/readyz", res, b)
 	})
 
