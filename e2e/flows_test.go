@@ -904,3 +904,40 @@ func TestExpiredAuthorizationCode(t *testing.T) {
 	_, err = w.RedeemCode(bg, a)
 	requireProtocolError(t, err, "invalid_grant")
 }
+
+// TestEncryptionRequired: with request and response encryption required
+// (OpenID4VCI §10, §12.2.4 encryption_required), plain requests and
+// requests without credential_response_encryption are
+// invalid_encryption_parameters; notifications stay plain JSON.
+func TestEncryptionRequired(t *testing.T) {
+	skipProcessTests(t)
+	d := newDeployment(t, deploymentOptions{Backend: "memory", EncryptionRequired: true})
+	d.start(t, 0)
+	e := &flowEnv{d: d, client: d.httpClient(nil)}
+	w := e.wallet(t, nil)
+	for _, k := range []string{"credential_request_encryption", "credential_response_encryption"} {
+		if m, _ := w.IssuerMetadata[k].(map[string]any); m["encryption_required"] != true {
+			t.Errorf("%s.encryption_required = %v, want true", k, m["encryption_required"])
+		}
+	}
+	tok, err := w.AuthorizationCode(bg, wallet.AuthorizeOptions{Scope: confMDL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL})
+	requireProtocolError(t, err, "invalid_encryption_parameters")
+	_, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, EncryptRequest: true})
+	requireProtocolError(t, err, "invalid_encryption_parameters")
+	keys := newKeys(1)
+	res, err := w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL, Keys: keys, EncryptResponse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Encrypted {
+		t.Fatal("response not encrypted")
+	}
+	verifyIssued(t, e, res, keys)
+	if err := w.Notify(bg, tok, res.NotificationID, "credential_accepted"); err != nil {
+		t.Fatalf("plain notification with encryption required: %v", err)
+	}
+}

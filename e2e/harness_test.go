@@ -167,6 +167,9 @@ type deploymentOptions struct {
 	DefaultValidity bool
 	// CodeLifetime is oauth.code_lifetime (default 60s).
 	CodeLifetime string
+	// EncryptionRequired sets encryption.request_required and
+	// response_required.
+	EncryptionRequired bool
 }
 
 // newDeployment writes the configuration and trust files into a fresh
@@ -250,10 +253,11 @@ func newDeployment(t *testing.T, o deploymentOptions) *deployment {
 		"key_attestation_issuers": []any{map[string]any{"name": "e2e-key-attester", "roots": []string{path("key-root.pem")}}},
 		"users_file":              path("users.yaml"),
 		"claims":                  map[string]any{"dataset": path("claims.yaml")},
-		"encryption":              map[string]any{"enabled": true, "key_file": path("request-encryption-key.pem")},
-		"admin":                   map[string]any{"tokens": []string{d.AdminToken}},
-		"http":                    map[string]any{"shutdown_grace": "3s"},
-		"tls":                     map[string]any{"cert_file": path("tls-cert.pem"), "key_file": path("tls-key.pem")},
+		"encryption": map[string]any{"enabled": true, "key_file": path("request-encryption-key.pem"),
+			"request_required": o.EncryptionRequired, "response_required": o.EncryptionRequired},
+		"admin": map[string]any{"tokens": []string{d.AdminToken}},
+		"http":  map[string]any{"shutdown_grace": "3s"},
+		"tls":   map[string]any{"cert_file": path("tls-cert.pem"), "key_file": path("tls-key.pem")},
 	}
 	writeYAMLFile(t, d.ConfigPath, cfg)
 
