@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"net/url"
 
 	"github.com/mdoc-issuer/issuer/dpop"
@@ -34,6 +35,10 @@ type DPoPVerifier interface {
 	Verify(ctx context.Context, r DPoPRequest) (*DPoPProof, error)
 	Nonce() (string, error)
 }
+
+// ErrOfferRedeemed is what an OfferLink's MarkRedeemed returns (wrapped or
+// not) when the offer was redeemed before: a second use of its code.
+var ErrOfferRedeemed = errors.New("authz: credential offer already redeemed")
 
 // OfferLink connects grants to the credential offers they redeem (the offer
 // package's LookupIssuerState and MarkRedeemed).

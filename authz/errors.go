@@ -36,7 +36,10 @@ func toOAuthError(err error) *oauth.Error {
 		return e
 	}
 	switch {
-	case errors.Is(err, errCodeReused):
+	case errors.Is(err, errCodeReused), errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		// The latter reaches here wrapped in a server_error when a
+		// concurrent redemption consumed the code between fosite's two
+		// reads of it; the grant is revoked by then (fositeStore).
 		return oauth.InvalidGrant("the authorization code was already used; tokens issued for it are revoked").WithCause(err)
 	case errors.Is(err, errRefreshReused):
 		return oauth.InvalidGrant("the refresh token was already used").WithCause(err)

@@ -134,13 +134,11 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 	key := keyHash(code)
 	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
 	if errors.Is(err, storage.ErrAlreadyUsed) {
-		if d, derr := decodePreAuth(b); derr == nil {
-			s.o.Logger.Warn("authz: pre-authorized code used twice; revoking its grant", "offer_id", d.OfferID)
-			if rerr := s.store.revokeGrant(ctx, d.RequestID); rerr != nil {
-				return rerr
-			}
+		d, derr := decodePreAuth(b)
+		if derr != nil {
+			return oauth.InvalidGrant("the pre-authorized code was already used")
 		}
-		return oauth.InvalidGrant("the pre-authorized code was already used; tokens issued for it are revoked")
+		return s.preAuthReused(ctx, d)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
@@ -193,16 +191,26 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		}
 		sess.AuthorizationDetails = true
 	}
+	// The offer is marked before the code is consumed, so an offer outage
+	// leaves the code usable. A loser of concurrent redemptions fails at
+	// either step and revokes what the winner gets: a code used twice is
+	// compromised (RFC 6749 §4.1.2 by analogy; OpenID4VCI §13.6).
 	if s.o.Offers != nil && d.OfferID != "" {
 		if err := s.o.Offers.MarkRedeemed(ctx, d.OfferID); err != nil {
 			if outage(err) {
 				return err
 			}
+			if errors.Is(err, ErrOfferRedeemed) {
+				return s.preAuthReused(ctx, d)
+			}
 			return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
 		}
 	}
 	if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
-		if errors.Is(err, storage.ErrAlreadyUsed) || errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, storage.ErrAlreadyUsed) {
+			return s.preAuthReused(ctx, d)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
 			return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
 		}
 		return err
@@ -219,6 +227,16 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		sess.SetExpiresAt(fosite.RefreshToken, s.now().Add(s.o.RefreshTokenLifespan))
 	}
 	return nil
+}
+
+// preAuthReused answers a second redemption of a pre-authorized code: the
+// grant of the first is revoked and the request refused.
+func (s *Server) preAuthReused(ctx context.Context, d *preAuthDTO) error {
+	s.o.Logger.Warn("authz: pre-authorized code used twice; revoking its grant", "offer_id", d.OfferID)
+	if err := s.store.revokeGrant(ctx, d.RequestID); err != nil {
+		return err
+	}
+	return oauth.InvalidGrant("the pre-authorized code was already used; tokens issued for it are revoked")
 }
 
 // outage reports whether err from a collaborator is a dependency outage

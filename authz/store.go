@@ -333,7 +333,14 @@ func (f *fositeStore) GetAuthorizeCodeSession(ctx context.Context, signature str
 		return nil, derr
 	}
 	if used {
+		// Revoke here, not only in the caller: fosite revokes on this error
+		// in HandleTokenEndpointRequest but not in
+		// PopulateTokenEndpointResponse, which a concurrent redemption
+		// reaches (RFC 6749 §4.1.2).
 		f.s.o.Logger.Warn("authz: authorization code used twice; revoking its grant", "client_id", d.ClientID)
+		if rerr := f.revokeGrant(ctx, d.ID); rerr != nil {
+			return nil, rerr
+		}
 		return f.fromDTO(d), fosite.ErrInvalidatedAuthorizeCode
 	}
 	if f.expired(d) {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -141,10 +142,10 @@ func (h *bindingHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 	switch {
 	case ar.GetGrantTypes().ExactOne(oauth.GrantAuthorizationCode):
 		if sess.JKT != "" && sess.JKT != proof.JKT {
-			return oauth.InvalidGrant("the DPoP proof key differs from the key bound to the authorization request (RFC 9449 §10)")
+			return h.burnCode(ctx, ar, oauth.InvalidGrant("the DPoP proof key differs from the key bound to the authorization request (RFC 9449 §10)"))
 		}
 		if sess.ClientKeyJKT != "" && sess.ClientKeyJKT != c.keyJKT {
-			return oauth.InvalidGrant("the wallet instance key differs from the one that pushed the authorization request")
+			return h.burnCode(ctx, ar, oauth.InvalidGrant("the wallet instance key differs from the one that pushed the authorization request"))
 		}
 		if raw, ok := ar.GetRequestForm()["authorization_details"]; ok {
 			if err := h.s.narrow(sess, raw[0]); err != nil {
@@ -163,6 +164,24 @@ func (h *bindingHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 	sess.ClientKeyJKT = c.keyJKT
 	sess.Provider = c.provider
 	return nil
+}
+
+// burnCode answers a code presented by a client other than the one it was
+// issued to: the code has leaked. It is consumed and its grant revoked, so
+// neither this presenter nor a concurrent or later redemption gets a usable
+// token (RFC 6749 §4.1.2, RFC 9449 §10); the wallet starts a new
+// authorization.
+func (h *bindingHandler) burnCode(ctx context.Context, ar fosite.AccessRequester, refusal error) error {
+	sig := h.s.strategy.AuthorizeCodeSignature(ctx, ar.GetRequestForm().Get("code"))
+	if err := h.s.store.InvalidateAuthorizeCodeSession(ctx, sig); err != nil && !errors.Is(err, errCodeReused) {
+		if !errors.Is(err, fosite.ErrNotFound) {
+			return err
+		}
+	}
+	if err := h.s.store.revokeGrant(ctx, ar.GetID()); err != nil {
+		return err
+	}
+	return refusal
 }
 
 func (h *bindingHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {

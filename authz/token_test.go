@@ -126,7 +126,12 @@ func TestCodeBoundToInstance(t *testing.T) {
 	e := newEnv(t)
 	w := e.newWallet("w1")
 	code := e.code(w, w.parForm(testScope))
+	own := w.instance
 	w.instance = wiatest.NewKey()
+	expectError(t, e.token(w, tokenReq{form: w.codeForm(code)}), 400, oauth.CodeInvalidGrant)
+	// The code leaked to another instance: it is burned, so its own
+	// instance cannot redeem it afterwards either (RFC 6749 §4.1.2).
+	w.instance = own
 	expectError(t, e.token(w, tokenReq{form: w.codeForm(code)}), 400, oauth.CodeInvalidGrant)
 }
 

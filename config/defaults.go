@@ -16,7 +16,7 @@ const (
 	DefaultIATWindow           = 60 * time.Second
 	DefaultPreAuthLifetime     = 10 * time.Minute
 	DefaultTxCodeMaxAttempts   = 5
-	DefaultValidity            = 365 * 24 * time.Hour
+	DefaultValidity            = 90 * 24 * time.Hour
 	DefaultMaxBodyBytes        = 256 << 10
 	DefaultRateWindow          = time.Minute
 	DefaultRateClientAddress   = 600

@@ -18,8 +18,8 @@
 //   - TestConformanceExpectations: what the OpenID Foundation
 //     oid4vci-1_0-issuer-haip-test-plan expects beyond the happy path.
 //   - TestConformanceGuide*: docs/conformance.md deploys as written.
-//   - known_bugs_test.go: open issuer bugs, skipped unless
-//     ISSUER_TEST_RUN_KNOWN_BUGS=1.
+//   - redemption_test.go: default validity with a fresh PKI, and
+//     revocation after concurrent double redemption (former bugs).
 //
 // Environment: ISSUER_TEST_REDIS_URL (Redis tests), ISSUER_TEST_REQUIRE_REDIS=1
 // (fail instead of skipping without it), ISSUER_TEST_ISSUER_BIN (a prebuilt

@@ -528,7 +528,7 @@ func testDeferredFlow(t *testing.T, e *flowEnv) {
 // pre-authorized code, redeemed by two wallets at once. One-time artifacts
 // are consumed atomically: at most one redemption succeeds and the other is
 // invalid_grant. (That the winner's token is then revoked, RFC 6749 §4.1.2,
-// is TestConcurrentDoubleRedemptionRevokes, a known bug.)
+// is TestConcurrentDoubleRedemptionRevokes.)
 func testConcurrentRedemption(t *testing.T, e *flowEnv) {
 	concurrentRedemptions(t, e, false, 4)
 }

@@ -256,8 +256,8 @@ func checkIssuerConsistency(ds *x509.Certificate, claims map[string]map[string]a
 // signed = validFrom = the current UTC day (00:00:00Z), so the MSO does not
 // reveal the issuance instant (OIDF VCIEnsureCredentialTimeClaimsNotLinkable);
 // validUntil = validFrom + Validity, cut at the next change of an issued
-// age_over_NN=false or age_in_years. The DS certificate must cover
-// [signed, validUntil].
+// age_over_NN=false or age_in_years, and at the end of the DS certificate,
+// which must cover [signed, validUntil].
 func (i *Issuer) validity(ds *x509.Certificate, claims map[string]map[string]any) (validityInfo, error) {
 	now := time.Now
 	if i.Now != nil {
@@ -287,8 +287,14 @@ func (i *Issuer) validity(ds *x509.Certificate, claims map[string]map[string]any
 	if flip, ok := nextAgeChange(claims, signed); ok && flip.Before(until) {
 		until = flip
 	}
-	if until.After(ds.NotAfter) {
-		return validityInfo{}, fmt.Errorf("mdoc: document signer certificate expires before the credential would (rotate the DS certificate)")
+	if dsEnd := ds.NotAfter.UTC().Truncate(time.Second); until.After(dsEnd) {
+		// The MSO must not outlive its Document Signer certificate (verifiers
+		// check the DS at validity time): the credential expires with it.
+		// Less than a day left means the DS is due for rotation.
+		if dsEnd.Sub(signed) < 24*time.Hour {
+			return validityInfo{}, fmt.Errorf("mdoc: document signer certificate expires within a day (rotate the DS certificate)")
+		}
+		until = dsEnd
 	}
 	s, err := NewTDate(signed)
 	if err != nil {

@@ -309,8 +309,9 @@ func TestIssueRejects(t *testing.T) {
 		}, "issuing_jurisdiction: does not match"},
 		{"private device key", func(_ *Issuer, _ map[string]map[string]any) *jose.JSONWebKey { return privJWK }, "must be a public key"},
 		{"nil device key", func(_ *Issuer, _ map[string]map[string]any) *jose.JSONWebKey { return nil }, "device key missing"},
-		{"validity beyond DS", func(i *Issuer, _ map[string]map[string]any) *jose.JSONWebKey {
-			i.Validity = 400 * 24 * time.Hour
+		{"DS expires within a day", func(i *Issuer, _ map[string]map[string]any) *jose.JSONWebKey {
+			end := i.Chain[0].NotAfter
+			i.Now = func() time.Time { return end.Add(-12 * time.Hour) }
 			return dk
 		}, "rotate the DS"},
 		{"unknown doctype", func(_ *Issuer, _ map[string]map[string]any) *jose.JSONWebKey { return dk }, ""},
@@ -498,5 +499,25 @@ func TestVerifyRejectsStructuralVariants(t *testing.T) {
 	}
 	if v.UndisclosedDigests != 1 {
 		t.Errorf("UndisclosedDigests = %d", v.UndisclosedDigests)
+	}
+}
+
+// TestValidityEndsWithDS: an MSO never outlives its Document Signer
+// certificate; a longer configured validity is cut at the DS notAfter.
+func TestValidityEndsWithDS(t *testing.T) {
+	p := defaultTestPKI(t)
+	iss := p.issuer()
+	iss.Validity = 10 * 365 * 24 * time.Hour
+	_, dk := newDeviceKey(t)
+	cred, _, err := iss.Issue(DocTypeMDL, mdlClaims(), dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Verify(cred, p.verifyOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := iss.Chain[0].NotAfter.UTC().Truncate(time.Second); !v.ValidUntil.Equal(want) {
+		t.Fatalf("validUntil %v, want the DS notAfter %v", v.ValidUntil, want)
 	}
 }

@@ -335,7 +335,11 @@ func (l offerLink) ResolveIssuerState(ctx context.Context, issuerState string) (
 }
 
 func (l offerLink) MarkRedeemed(ctx context.Context, offerID string) error {
-	return l.a.proto.offers.MarkRedeemed(ctx, offerID)
+	err := l.a.proto.offers.MarkRedeemed(ctx, offerID)
+	if errors.Is(err, offer.ErrAlreadyRedeemed) {
+		return fmt.Errorf("%w: %w", authz.ErrOfferRedeemed, err)
+	}
+	return err
 }
 
 // deferredApprover forwards the admin API's decisions to the credential
@@ -370,9 +374,9 @@ func (a *app) credentialService(az *authz.Server, dv *dpop.Verifier, t *trustAnc
 		confs[c.ID] = conf
 		docTypes[c.ID] = cc.Doctype
 		if v := cc.Validity.D(); v > 0 && a.now().Add(v).After(a.pki.DS.NotAfter) {
-			// mdoc refuses to sign an MSO that outlives its Document Signer
-			// certificate: every request of this configuration would fail.
-			a.log.Warn("credential validity outlasts the Document Signer certificate: rotate the DS certificate",
+			// An MSO never outlives its Document Signer certificate: mdoc
+			// cuts validUntil at the DS notAfter, so credentials get shorter.
+			a.log.Warn("credential validity outlasts the Document Signer certificate: credentials end with it; rotate the DS certificate",
 				"configuration", c.ID, "validity", v.String(), "ds_not_after", a.pki.DS.NotAfter)
 		}
 		if v := cc.Validity.D(); v > 0 {
