@@ -23,8 +23,8 @@ import (
 
 // TestConformanceExpectations checks, over real HTTP, what the OpenID
 // Foundation's oid4vci-1_0-issuer-haip-test-plan expects of an issuer and
-// the simulator does not exercise on its own (notes:
-// /work/shared/spec/conformance-suite.md §2, §4): the suite's message
+// the simulator does not exercise on its own (suite release 5.2.3): the
+// suite's message
 // shapes (no client_id at the token endpoint, extra parameters, the DPoP
 // nonce retry that re-sends the credential request body), its DPoP
 // negative tests, its authorization endpoint cases and its error shapes.
