@@ -411,7 +411,7 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature st
 	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
 		return err
 	}
-	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false); err != nil {
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false, !isRefreshGrant(r)); err != nil {
 		_ = f.rec.Delete(ctx, kindAT, signature)
 		return err
 	}
@@ -458,7 +458,7 @@ func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 	if err := f.rec.Create(ctx, kindRT, signature, b, exp); err != nil {
 		return err
 	}
-	if err := f.indexAdd(ctx, r.GetID(), signature, exp, true); err != nil {
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, true, false); err != nil {
 		_ = f.rec.Delete(ctx, kindRT, signature)
 		return err
 	}
@@ -506,14 +506,44 @@ func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) e
 
 const casAttempts = 16
 
+// isRefreshGrant reports whether r is a refresh_token grant, whose grant
+// index exists already.
+func isRefreshGrant(r fosite.Requester) bool {
+	ar, ok := r.(fosite.AccessRequester)
+	return ok && ar.GetGrantTypes().Has("refresh_token")
+}
+
 // indexAdd records a token under its request id. It fails with
 // errGrantRevoked when the grant was revoked meanwhile (a code replay racing
 // the first redemption), so no token outlives a revocation.
-func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp time.Time, refresh bool) error {
+//
+// first says the grant's index most likely does not exist yet (the first
+// token of a code or pre-authorized code redemption): the index is then
+// created without reading it first, which saves a store round trip. Create
+// fails on any live index (tokens, or a revoked mark), and the
+// read-modify-swap loop handles that case as before.
+func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp time.Time, refresh, first bool) error {
 	if requestID == "" {
 		return errors.New("authz: token without request id")
 	}
 	nowMs := f.now().UnixMilli()
+	if first {
+		idx := grantIndexDTO{V: recordVersion}
+		ref := tokRef{Sig: sig, Exp: exp.UnixMilli()}
+		if refresh {
+			idx.RT = []tokRef{ref}
+		} else {
+			idx.AT = []tokRef{ref}
+		}
+		b, err := encode(idx)
+		if err != nil {
+			return err
+		}
+		err = f.rec.Create(ctx, kindGrant, requestID, b, exp)
+		if !errors.Is(err, storage.ErrAlreadyExists) {
+			return err
+		}
+	}
 	for range casAttempts {
 		old, err := f.rec.Get(ctx, kindGrant, requestID)
 		var idx grantIndexDTO
