@@ -231,3 +231,36 @@ func slicesContains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestHardeningMakeTestFuzzes: `make test` runs every fuzz target briefly
+// after the race tests, and `make fuzz` fuzzes each target from its package
+// directory (where testdata/fuzz seeds live) with a fuzzing-instrumented
+// build.
+func TestHardeningMakeTestFuzzes(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	recipe := func(target string) string {
+		i := strings.Index(mk, "\n"+target+":")
+		if i < 0 {
+			t.Fatalf("no %s target", target)
+		}
+		rest := mk[i+1:]
+		if j := strings.Index(rest, "\n\n"); j > 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	test := recipe("test")
+	if !strings.Contains(test, "-race") || !strings.Contains(test, "fuzz FUZZTIME=$(FUZZTIME_SMOKE)") {
+		t.Errorf("make test must run the race tests, then `fuzz` with FUZZTIME_SMOKE:\n%s", test)
+	}
+	fuzz := recipe("fuzz")
+	for _, want := range []string{"test -c -fuzz", "-test.fuzz", "-test.fuzztime $(FUZZTIME)", `cd "$$0"`, "^func Fuzz"} {
+		if !strings.Contains(fuzz, want) {
+			t.Errorf("make fuzz lacks %q:\n%s", want, fuzz)
+		}
+	}
+}
