@@ -34,6 +34,7 @@ var (
 )
 
 func main() {
+	setDefaultGOGC(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal starts the graceful shutdown, a second one
 	// terminates at once.
