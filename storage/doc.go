@@ -9,6 +9,7 @@
 //
 // Expiry is data: every value carries its expiry instant, checked on read
 // against the backend's injected clock. Backend-side TTLs are garbage
-// collection only. Every operation touches exactly one key, so the Redis
-// backend is safe on Redis Cluster without hash tags.
+// collection only. Every operation touches exactly one key (CreateAll is a
+// batch of independent creates), so the Redis backend is safe on Redis
+// Cluster without hash tags.
 package storage

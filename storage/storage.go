@@ -52,6 +52,39 @@ type Records interface {
 	Delete(ctx context.Context, kind, key string) error
 }
 
+// Item is one value of CreateAll.
+type Item struct {
+	Kind, Key string
+	Value     []byte
+	ExpiresAt time.Time
+}
+
+// BatchCreator is implemented by backends that create several values in one
+// round trip (a Redis pipeline). Use the CreateAll function, which falls back
+// to one Create per item.
+type BatchCreator interface {
+	// CreateAll creates every item as Create would, each on its own: the
+	// batch is not atomic, and the keys may lie in different Redis Cluster
+	// hash slots. Every item is attempted; the result is the error of the
+	// first item (in order) that failed (ErrAlreadyExists, ErrUnavailable),
+	// and the other items may then be stored or not.
+	CreateAll(ctx context.Context, items []Item) error
+}
+
+// CreateAll creates items with r's CreateAll if r is a BatchCreator, else
+// with one Create per item in order, stopping at the first error.
+func CreateAll(ctx context.Context, r Records, items []Item) error {
+	if b, ok := r.(BatchCreator); ok {
+		return b.CreateAll(ctx, items)
+	}
+	for _, it := range items {
+		if err := r.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReplayCache remembers identifiers (DPoP, attestation PoP and key proof jti)
 // for their acceptance window.
 type ReplayCache interface {

@@ -139,6 +139,35 @@ func (s *Store) Create(ctx context.Context, kind, key string, value []byte, expi
 	return nil
 }
 
+var _ storage.BatchCreator = (*Store)(nil)
+
+// CreateAll implements storage.BatchCreator. The items are created under
+// one lock, so here the batch happens to be atomic with respect to other
+// operations; the first failing item's error is returned.
+func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	now := s.nowMs()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	var first error
+	for _, it := range items {
+		k := id{it.Kind, it.Key}
+		if e := s.m[k]; e != nil && e.exp > now {
+			if first == nil {
+				first = storage.ErrAlreadyExists
+			}
+			continue
+		}
+		s.m[k] = &entry{value: clone(it.Value), exp: it.ExpiresAt.UnixMilli()}
+	}
+	return first
+}
+
 // Put implements storage.Records.
 func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expiresAt time.Time) error {
 	_, err := s.lock(ctx, kind, key)

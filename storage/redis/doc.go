@@ -10,8 +10,9 @@
 // is passed as ARGV); the Redis TTL (time to expiry + GCGrace) only frees
 // memory. Every operation is one command (GET, SET, DEL, PING) or one Lua
 // script (Create, Remember, Consume, Swap, Incr) on exactly one key, so each
-// is atomic and safe on Redis Cluster without hash tags. Scripts are sent as
-// EVALSHA with an EVAL fallback.
+// is atomic and safe on Redis Cluster without hash tags. CreateAll sends the
+// create script for each of its keys in one pipeline (one round trip; still
+// one script per key). Scripts are sent as EVALSHA with an EVAL fallback.
 //
 // Every failure of the backend (refused connection, timeout, done context,
 // CLUSTERDOWN, a closed client, a stored string in an unknown format) is

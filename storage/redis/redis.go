@@ -34,7 +34,7 @@ type Options struct {
 }
 
 // Store is a storage.Store on Redis. Every operation is one command or one
-// Lua script on one key.
+// Lua script on one key; CreateAll pipelines one script per key.
 type Store struct {
 	c         redis.UniversalClient
 	prefix    string
@@ -115,6 +115,52 @@ func (s *Store) create(ctx context.Context, op, kind, key string, value []byte, 
 		return exists
 	}
 	return nil
+}
+
+var _ storage.BatchCreator = (*Store)(nil)
+
+// CreateAll implements storage.BatchCreator: one pipeline of the create
+// script, one command per key (Redis Cluster safe: a cluster client splits
+// the pipeline by slot). An item whose EVALSHA found no cached script did not
+// run and is created again with EVAL.
+func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
+	switch len(items) {
+	case 0:
+		return nil
+	case 1:
+		it := items[0]
+		return s.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt)
+	}
+	if err := start(ctx, "create", items[0].Kind); err != nil {
+		return err
+	}
+	now := s.now().UnixMilli()
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.Cmd, len(items))
+	for i, it := range items {
+		exp := it.ExpiresAt.UnixMilli()
+		cmds[i] = createScript.EvalSha(ctx, pipe, []string{s.key(it.Kind, it.Key)}, now, encodeValue(it.Value, exp, false), gcTTL(exp, now))
+	}
+	// Exec's error is that of the first failed command; each is read below.
+	_, _ = pipe.Exec(ctx)
+	var first error
+	for i, cmd := range cmds {
+		var err error
+		n, cerr := cmd.Int()
+		switch {
+		case redis.HasErrorPrefix(cerr, "NOSCRIPT"):
+			it := items[i]
+			err = s.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt)
+		case cerr != nil:
+			err = fail("create", items[i].Kind, cerr)
+		case n == 0:
+			err = storage.ErrAlreadyExists
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Put implements storage.Records.

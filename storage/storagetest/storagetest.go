@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Swap", swap},
 		{"Counters", counters},
 		{"Race", race},
+		{"Batch", batch},
 		{"Close", closing},
 	}
 	for _, tier := range tiers {
