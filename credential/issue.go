@@ -281,6 +281,7 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	now := s.o.Now()
 	resp := &credentialResponse{}
 	var ids []string
+	var items []storage.Item
 	signed, err := s.o.Signer.Sign(ctx, configID, cfg.DocType, claims, pk.keys)
 	if err != nil {
 		return nil, signerError(err)
@@ -310,14 +311,16 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 		if err != nil {
 			return nil, oauth.ServerError(err)
 		}
-		if err := s.o.Store.Create(ctx, KindIssued, id, b, exp); err != nil {
-			return nil, wireError(err)
-		}
+		items = append(items, storage.Item{Kind: KindIssued, Key: id, Value: b, ExpiresAt: exp})
 		ids = append(ids, id)
 	}
-	nid, err := s.createNotification(ctx, g, configID, ids, now)
+	nid, nitem, err := s.notificationItem(g, configID, ids, now)
 	if err != nil {
 		return nil, err
+	}
+	// The issued records and the notification in one store round trip.
+	if err := storage.CreateAll(ctx, s.o.Store, append(items, nitem)); err != nil {
+		return nil, wireError(err)
 	}
 	resp.NotificationID = nid
 	s.emit(ctx, Event{Type: EventCredentialIssued, ConfigurationID: configID, ClientID: g.ClientID,

@@ -29,21 +29,20 @@ type notificationRecord struct {
 	Expires         int64    `cbor:"exp"`
 }
 
-func (s *Service) createNotification(ctx context.Context, g *oauth.Grant, configID string, records []string, now time.Time) (string, error) {
+// notificationItem returns a fresh notification_id and the record to
+// create for it; the caller stores it together with the issued records.
+func (s *Service) notificationItem(g *oauth.Grant, configID string, records []string, now time.Time) (string, storage.Item, error) {
 	nid, err := randomID()
 	if err != nil {
-		return "", oauth.ServerError(err)
+		return "", storage.Item{}, oauth.ServerError(err)
 	}
 	exp := now.Add(s.o.NotificationTTL)
 	b, err := storage.Encode(notificationRecord{V: 1, ClientID: g.ClientID, ConfigurationID: configID,
 		WalletProvider: g.WalletProvider, Records: records, Expires: exp.Unix()})
 	if err != nil {
-		return "", oauth.ServerError(err)
+		return "", storage.Item{}, oauth.ServerError(err)
 	}
-	if err := s.o.Store.Create(ctx, KindNotification, secretKey(nid), b, exp); err != nil {
-		return "", wireError(err)
-	}
-	return nid, nil
+	return nid, storage.Item{Kind: KindNotification, Key: secretKey(nid), Value: b, ExpiresAt: exp}, nil
 }
 
 func notificationRequestError(msg string) *oauth.Error {
