@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,6 +134,10 @@ type Options struct {
 	// the username for the rest of the window (default 10 per 15 min).
 	LoginMaxAttempts int
 	LoginWindow      time.Duration
+
+	// OnTokenIssued, if set, is called after every successful token
+	// response (audit log, metrics). It must not block.
+	OnTokenIssued func(ctx context.Context, t TokenIssued)
 
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time

@@ -100,10 +100,30 @@ func (s *Server) token(r *http.Request) (*tokenResponse, error) {
 	if rt, ok := ares.GetExtra("refresh_token").(string); ok {
 		out.RefreshToken = rt
 	}
-	if sess, ok := ar.GetSession().(*Session); ok && sess.AuthorizationDetails {
+	sess, _ := ar.GetSession().(*Session)
+	if sess != nil && sess.AuthorizationDetails {
 		out.AuthorizationDetails = responseAuthorizationDetails(sess.ConfigurationIDs, sess.CredentialIdentifiers)
 	}
+	if s.o.OnTokenIssued != nil && sess != nil {
+		s.o.OnTokenIssued(ctx, TokenIssued{
+			GrantType: gt, ClientID: ar.GetClient().GetID(), WalletProvider: sess.Provider,
+			JKT: sess.JKT, OfferID: sess.OfferID, ConfigurationIDs: slices.Clone(sess.ConfigurationIDs),
+			RequestID: ar.GetID(),
+		})
+	}
 	return out, nil
+}
+
+// TokenIssued describes an access token just issued, for audit and metrics.
+// It holds identifiers only: no token, code or personal data.
+type TokenIssued struct {
+	GrantType        string
+	ClientID         string // the wallet attestation's sub, verified
+	WalletProvider   string
+	JKT              string // DPoP key thumbprint the token is bound to
+	OfferID          string // pre-authorized code grant: the redeemed offer
+	ConfigurationIDs []string
+	RequestID        string // the grant, stable across refresh
 }
 
 // bindingHandler is a fosite token endpoint handler that runs after the

@@ -244,3 +244,27 @@ func TestCodeRedemptionAuthorizationDetails(t *testing.T) {
 		mustStatus(t, e.token(w, tokenReq{form: w.codeForm(code)}), 200)
 	})
 }
+
+// TestOnTokenIssued: every issued token is reported with the verified client,
+// its binding and the granted configurations, and nothing else is.
+func TestOnTokenIssued(t *testing.T) {
+	var got []TokenIssued
+	e := newEnv(t, withOptions(func(o *Options) {
+		o.OnTokenIssued = func(_ context.Context, ti TokenIssued) { got = append(got, ti) }
+	}))
+	w := e.newWallet("w1")
+	code := e.code(w, w.parForm(testScope))
+	expectError(t, e.token(w, tokenReq{form: w.codeForm("not-the-code")}), 400, oauth.CodeInvalidGrant)
+	if len(got) != 0 {
+		t.Fatalf("a refused request was reported: %+v", got)
+	}
+	mustStatus(t, e.token(w, tokenReq{form: w.codeForm(code)}), 200)
+	if len(got) != 1 {
+		t.Fatalf("%d reports", len(got))
+	}
+	ti := got[0]
+	if ti.GrantType != oauth.GrantAuthorizationCode || ti.ClientID != "w1" || ti.JKT == "" || ti.RequestID == "" ||
+		len(ti.ConfigurationIDs) != 1 {
+		t.Fatalf("report %+v", ti)
+	}
+}

@@ -157,7 +157,7 @@ func (s *Service) decideDeferred(ctx context.Context, tx, state string) error {
 		if state == deferredRejected {
 			ev = EventDeferredRejected
 		}
-		s.emit(ctx, Event{Type: ev, ConfigurationID: rec.ConfigurationID, ClientID: rec.ClientID, WalletProvider: rec.WalletProvider})
+		s.emit(ctx, Event{Type: ev, ConfigurationID: rec.ConfigurationID, ClientID: rec.ClientID, WalletProvider: rec.WalletProvider, TransactionID: tx})
 		return nil
 	}
 	return storage.ErrConflict

@@ -79,6 +79,14 @@ func (au *auditor) record(typ string, fields map[string]string) {
 			delete(fields, k)
 		}
 	}
+	// Offer ids and transaction ids are bearer-like (an offer id leads to
+	// its pre-authorized code): the log keeps a reference, not the value.
+	for _, k := range []string{"offer_id", "transaction_id"} {
+		if v, ok := fields[k]; ok {
+			delete(fields, k)
+			fields[strings.TrimSuffix(k, "_id")+"_ref"] = auditRef(v)
+		}
+	}
 	if err := au.log.Append(audit.Event{Type: typ, Fields: fields}); err != nil {
 		au.failures.Inc()
 		au.logger.Error("audit record not written", "type", typ, "error", err.Error())
@@ -122,6 +130,7 @@ func (a *app) auditCredentialEvent(ctx context.Context, e credential.Event) {
 	case credential.EventDeferredApproved, credential.EventDeferredRejected:
 		f := base()
 		f["decision"] = strings.TrimPrefix(e.Type, "deferred_")
+		f["transaction_id"] = e.TransactionID
 		au.record(audit.DeferredDecision, f)
 	case credential.EventNotification:
 		f := base()
@@ -193,41 +202,23 @@ func (c *capture) RecordErrorCode(code string) {
 
 func (c *capture) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// auditToken records each access token issued: the grant type and the
-// credential configurations of the token's authorization_details. The
-// client is not recorded: authz exposes no verified client identity to its
-// callers (a hook is requested), and unverified header values do not belong
-// in an audit log.
-func (a *app) auditToken(next http.Handler) http.Handler {
+// auditTokenIssued records each access token issued (authz hook): grant
+// type, the verified client and wallet provider, the DPoP key thumbprint,
+// the redeemed offer and the configurations.
+func (a *app) auditTokenIssued() func(context.Context, authz.TokenIssued) {
 	if a.audit == nil {
-		return next
+		return nil
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &capture{ResponseWriter: w, max: 64 << 10}
-		next.ServeHTTP(c, r)
-		if r.Method != http.MethodPost || c.status != http.StatusOK {
-			return
-		}
-		var body struct {
-			AuthorizationDetails []struct {
-				CredentialConfigurationID string `json:"credential_configuration_id"`
-			} `json:"authorization_details"`
-			Scope string `json:"scope"`
-		}
-		_ = json.Unmarshal(c.body.Bytes(), &body)
-		var confs []string
-		for _, d := range body.AuthorizationDetails {
-			if !slices.Contains(confs, d.CredentialConfigurationID) {
-				confs = append(confs, d.CredentialConfigurationID)
-			}
-		}
-		// authz parsed the form into r.PostForm; only grant_type is read.
+	return func(_ context.Context, t authz.TokenIssued) {
 		a.audit.record(audit.TokenIssued, map[string]string{
-			"grant_type":     r.PostForm.Get("grant_type"),
-			"configurations": strings.Join(confs, ","),
-			"scope":          body.Scope,
+			"grant_type":      t.GrantType,
+			"client_id":       t.ClientID,
+			"wallet_provider": t.WalletProvider,
+			"dpop_jkt":        t.JKT,
+			"offer_id":        t.OfferID,
+			"configurations":  strings.Join(t.ConfigurationIDs, ","),
 		})
-	})
+	}
 }
 
 // auditAdmin records every admin API call that changes state (any method
@@ -318,6 +309,14 @@ func adminRoute(path string) (string, map[string]string) {
 		route = route[:256]
 	}
 	return route, ids
+}
+
+// auditRef is the reference the audit log keeps for a bearer-like
+// identifier: the first 16 hex digits of its SHA-256. An operator holding the
+// identifier finds its records by computing the same.
+func auditRef(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:8])
 }
 
 // tokenFingerprint names the admin bearer token used (first 12 hex digits

@@ -237,13 +237,13 @@ func TestHardeningAuditAndNoPersonalData(t *testing.T) {
 		issued["wallet_provider"] != devWalletName || issued["record_id"] == "" || issued["doctype"] != "org.iso.18013.5.1.mDL" {
 		t.Errorf("credential.issued record %v (DS serial %s)", issued, ds)
 	}
-	created := find(audit.OfferCreated, func(f map[string]string) bool { return f["offer_id"] == off.ID })
+	created := find(audit.OfferCreated, func(f map[string]string) bool { return f["offer_ref"] == auditRef(off.ID) })
 	if created["tx_code_required"] != "true" || created["configurations"] != "org.iso.18013.5.1.mDL" ||
 		!strings.Contains(created["grants"], "pre-authorized_code") {
 		t.Errorf("offer.created record %v", created)
 	}
-	find(audit.OfferRedeemed, func(f map[string]string) bool { return f["offer_id"] == off.ID })
-	find(audit.OfferCancelled, func(f map[string]string) bool { return f["offer_id"] == off3.ID })
+	find(audit.OfferRedeemed, func(f map[string]string) bool { return f["offer_ref"] == auditRef(off.ID) })
+	find(audit.OfferCancelled, func(f map[string]string) bool { return f["offer_ref"] == auditRef(off3.ID) })
 	tokens := 0
 	for _, r := range recs {
 		if r.Type == audit.TokenIssued {
@@ -256,12 +256,14 @@ func TestHardeningAuditAndNoPersonalData(t *testing.T) {
 	find(audit.TokenIssued, func(f map[string]string) bool {
 		return f["grant_type"] == "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 	})
-	find(audit.TokenIssued, func(f map[string]string) bool { return f["grant_type"] == "authorization_code" })
+	find(audit.TokenIssued, func(f map[string]string) bool {
+		return f["grant_type"] == "authorization_code" && f["client_id"] != "" && f["dpop_jkt"] != "" && f["wallet_provider"] != ""
+	})
 	find(audit.Notification, func(f map[string]string) bool {
 		return f["event"] == "credential_accepted" && f["record_ids"] == issued["record_id"]
 	})
 	find(audit.AdminAction, func(f map[string]string) bool {
-		return f["method"] == "DELETE" && f["route"] == "/admin/v1/offers/{id}" && f["offer_id"] == off3.ID &&
+		return f["method"] == "DELETE" && f["route"] == "/admin/v1/offers/{id}" && f["offer_ref"] == auditRef(off3.ID) &&
 			f["status"] == "200" && len(f["admin_token"]) == 12
 	})
 

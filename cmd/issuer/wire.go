@@ -102,6 +102,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 		Upstream:              up,
 		UpstreamSubjectPrefix: &upstreamPrefix,
 		Paths:                 upstreamPaths,
+		OnTokenIssued:         a.auditTokenIssued(),
 		Offers:                a.auditOffers(offerLink{a}),
 		AccessTokenLifespan:   o.AccessTokenLifetime.D(),
 		AuthorizeCodeLifespan: o.CodeLifetime.D(),
@@ -116,7 +117,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	}
 	a.proto.authz = az
 	h := az.Handler()
-	a.handlers.PAR, a.handlers.Authorize, a.handlers.Token = h, h, a.auditToken(h)
+	a.handlers.PAR, a.handlers.Authorize, a.handlers.Token = h, h, h
 
 	// offer and credential refer to each other (offer claims, deferred
 	// approval): the offer service reaches the credential service through
