@@ -279,8 +279,11 @@ func checkHTTPSURL(raw string) error {
 // code and issuer_state, which the by-reference offer must carry. The tx_code
 // is never stored.
 type record struct {
-	V                int               `cbor:"v"`
-	ID               string            `cbor:"id"`
+	V int `cbor:"v"`
+	// ID is the offer id. It is the store key, so it is not stored in the
+	// value (encode leaves it out, load sets it); records written before
+	// carry it and decode as well.
+	ID               string            `cbor:"id,omitempty"`
 	State            string            `cbor:"st"`
 	Grant            string            `cbor:"g"`
 	ConfigurationIDs []string          `cbor:"c"`
@@ -738,8 +741,15 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
+// encode is the stored form of r: without the id, which is the store key.
+func (r *record) encode() ([]byte, error) {
+	c := *r
+	c.ID = ""
+	return storage.Encode(&c)
+}
+
 func (s *Service) put(ctx context.Context, r *record, create bool) error {
-	b, err := storage.Encode(r)
+	b, err := r.encode()
 	if err != nil {
 		return oauth.ServerError(err)
 	}
@@ -770,6 +780,10 @@ func (s *Service) load(ctx context.Context, id string) (*record, []byte, error) 
 	if r.V != recordVersion {
 		return nil, nil, oauth.ServerError(fmt.Errorf("offer: record version %d", r.V))
 	}
+	if r.ID != "" && r.ID != id {
+		return nil, nil, oauth.ServerError(errors.New("offer: stored record names another offer"))
+	}
+	r.ID = id
 	return &r, b, nil
 }
 
@@ -785,7 +799,7 @@ func (s *Service) update(ctx context.Context, id string, f func(r *record) (bool
 		if err != nil || !changed {
 			return r, err
 		}
-		b, err := storage.Encode(r)
+		b, err := r.encode()
 		if err != nil {
 			return nil, oauth.ServerError(err)
 		}
