@@ -175,20 +175,7 @@ func (s *Service) serveDeferred(w http.ResponseWriter, r *http.Request) (err err
 		return err
 	}
 	defer func() { s.failed(ctx, PathDeferred, g, err) }()
-	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	plain, encrypted, err := s.openRequest(body, mt, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	obj, err := parseObject(plain, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	// VCI §9.1: the deferred request carries its own response encryption.
-	re, err := s.responseEncryption(obj["credential_response_encryption"], encrypted)
+	obj, re, err := s.readRequestObject(w, r)
 	if err != nil {
 		return err
 	}

@@ -166,6 +166,29 @@ func optString(obj map[string]json.RawMessage, k string) (string, bool, bool) {
 	return s, true, true
 }
 
+// readRequestObject reads the JSON object of a Credential or Deferred
+// Credential Request, plain or encrypted (VCI §10), and the response
+// encryption it asks for (VCI §8.2, §9.1: each request carries its own).
+func (s *Service) readRequestObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, *responseEncryption, error) {
+	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, encrypted, err := s.openRequest(body, mt, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := parseObject(plain, oauth.CodeInvalidCredentialRequest)
+	if err != nil {
+		return nil, nil, err
+	}
+	re, err := s.responseEncryption(obj["credential_response_encryption"], encrypted)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obj, re, nil
+}
+
 // serveCredential is the Credential Endpoint (VCI §8).
 func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) (err error) {
 	ctx := r.Context()
@@ -174,19 +197,7 @@ func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) (err e
 		return err
 	}
 	defer func() { s.failed(ctx, PathCredential, g, err) }()
-	body, mt, err := s.readBody(w, r, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	plain, encrypted, err := s.openRequest(body, mt, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	obj, err := parseObject(plain, oauth.CodeInvalidCredentialRequest)
-	if err != nil {
-		return err
-	}
-	re, err := s.responseEncryption(obj["credential_response_encryption"], encrypted)
+	obj, re, err := s.readRequestObject(w, r)
 	if err != nil {
 		return err
 	}
