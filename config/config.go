@@ -170,6 +170,10 @@ type OAuth struct {
 	RefreshTokens       bool          `yaml:"refresh_tokens"`
 	DPoP                DPoP          `yaml:"dpop"`
 	PreAuthorized       PreAuthorized `yaml:"pre_authorized"`
+	// AttestationChallenges serves the ABCA challenge endpoint and requires
+	// every client attestation PoP to carry a fresh server challenge
+	// (draft-ietf-oauth-attestation-based-client-auth-07 §8).
+	AttestationChallenges bool `yaml:"attestation_challenges"`
 }
 
 // DPoP configures RFC 9449 proof checking.

@@ -145,3 +145,26 @@ func TestOfferCommandWithDevelopmentToken(t *testing.T) {
 		t.Fatalf("a wrong admin token was accepted: %s", bad.String())
 	}
 }
+
+func TestSelftestWithAttestationChallenges(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := devConfig(t, map[string]string{config.EnvIssuer: "http://" + addr, config.EnvListen: addr})
+	cfg.OAuth.AttestationChallenges = true
+	r := start(t, cfg)
+	res, body := get(t, r.base+"/.well-known/oauth-authorization-server")
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"challenge_endpoint":"`+r.base+`/challenge"`) {
+		t.Fatalf("AS metadata without challenge_endpoint: %s", body)
+	}
+	code, out := selftest(t, "--issuer", r.base, "--data-dir", cfg.DataDir)
+	if code != 0 || !strings.Contains(out, "PASS  authorization code flow") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(r.logs.String(), `"route":"challenge","status":200`) {
+		t.Fatal("the wallet never fetched a challenge")
+	}
+}

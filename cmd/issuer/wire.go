@@ -34,6 +34,9 @@ import (
 const (
 	cNonceLifetime    = 5 * time.Minute
 	dpopNonceLifetime = 5 * time.Minute
+	// challengeLifetime bounds an attestation challenge; a wallet fetches
+	// one right before its PAR or token request.
+	challengeLifetime = 5 * time.Minute
 )
 
 //go:embed devdata/claims.yaml
@@ -64,12 +67,20 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	attest, err := wia.NewVerifier(wia.Options{
+	wo := wia.Options{
 		Issuer:    a.cfg.Issuer,
 		Providers: trust.wallets,
 		Replay:    a.store,
 		Now:       a.now,
-	})
+	}
+	if a.cfg.OAuth.AttestationChallenges {
+		ch, err := nonce.New(a.nonceKeys, "wia-challenge", challengeLifetime, a.now)
+		if err != nil {
+			return err
+		}
+		wo.Challenges, wo.RequireChallenge = ch, true
+	}
+	attest, err := wia.NewVerifier(wo)
 	if err != nil {
 		return fmt.Errorf("wallet_providers: %w", err)
 	}
@@ -103,6 +114,7 @@ func (a *app) wireProtocols(ctx context.Context) error {
 		UpstreamSubjectPrefix: &upstreamPrefix,
 		Paths:                 upstreamPaths,
 		OnTokenIssued:         a.auditTokenIssued(),
+		ChallengeEndpoint:     a.cfg.OAuth.AttestationChallenges,
 		Offers:                a.auditOffers(offerLink{a}),
 		AccessTokenLifespan:   o.AccessTokenLifetime.D(),
 		AuthorizeCodeLifespan: o.CodeLifetime.D(),
@@ -118,6 +130,9 @@ func (a *app) wireProtocols(ctx context.Context) error {
 	a.proto.authz = az
 	h := az.Handler()
 	a.handlers.PAR, a.handlers.Authorize, a.handlers.Token = h, h, h
+	if a.cfg.OAuth.AttestationChallenges {
+		a.handlers.Challenge = h
+	}
 
 	// offer and credential refer to each other (offer claims, deferred
 	// approval): the offer service reaches the credential service through

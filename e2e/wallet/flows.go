@@ -201,7 +201,7 @@ func (w *Wallet) PAR(ctx context.Context, form url.Values) (string, error) {
 		return "", err
 	}
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	if err := w.clientAuth(h, ""); err != nil {
+	if err := w.clientAuth(ctx, h); err != nil {
 		return "", &Error{Step: step, Problem: err.Error()}
 	}
 	res, err := w.do(ctx, request{step: step, method: http.MethodPost, url: ep, header: h, body: []byte(form.Encode())})
@@ -394,7 +394,7 @@ func (w *Wallet) token(ctx context.Context, step string, form url.Values) (*Toke
 	var res *response
 	for attempt := 0; attempt < 2; attempt++ {
 		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-		if err := w.clientAuth(h, ""); err != nil {
+		if err := w.clientAuth(ctx, h); err != nil {
 			return nil, &Error{Step: step, Problem: err.Error()}
 		}
 		res, err = w.withDPoP(ctx, request{step: step, method: http.MethodPost, url: ep, header: h, body: []byte(form.Encode())}, "")

@@ -251,7 +251,11 @@ func isNonceChallenge(r *response) bool {
 }
 
 // clientAuth adds the ABCA headers (attestation + fresh PoP).
-func (w *Wallet) clientAuth(h http.Header, challenge string) error {
+func (w *Wallet) clientAuth(ctx context.Context, h http.Header) error {
+	challenge, err := w.attestationChallenge(ctx)
+	if err != nil {
+		return err
+	}
 	aud, _ := w.ASMetadata["issuer"].(string)
 	pop, err := attestationPoP(w.instanceKey, w.cfg.ClientID, aud, challenge, w.now())
 	if err != nil {
@@ -260,6 +264,26 @@ func (w *Wallet) clientAuth(h http.Header, challenge string) error {
 	h.Set("OAuth-Client-Attestation", w.attestation)
 	h.Set("OAuth-Client-Attestation-PoP", pop)
 	return nil
+}
+
+// attestationChallenge fetches a fresh challenge when the authorization
+// server advertises a challenge endpoint (ABCA -07 §8: clients then use it).
+func (w *Wallet) attestationChallenge(ctx context.Context) (string, error) {
+	ep, _ := w.ASMetadata["challenge_endpoint"].(string)
+	if ep == "" {
+		return "", nil
+	}
+	res, err := w.do(ctx, request{step: "attestation challenge", method: http.MethodPost, url: ep})
+	if err != nil {
+		return "", err
+	}
+	var body struct {
+		Challenge string `json:"attestation_challenge"`
+	}
+	if res.status != 200 || res.json(&body) != nil || body.Challenge == "" {
+		return "", &Error{Step: "attestation challenge", Problem: "expected 200 with attestation_challenge (ABCA -07 §8)", Exchange: res.ex}
+	}
+	return body.Challenge, nil
 }
 
 // Discover fetches the credential issuer metadata and the authorization
@@ -342,7 +366,7 @@ func isJSON(h http.Header) bool {
 	return mt == "application/json"
 }
 
-var secretParams = regexp.MustCompile(`("?(?:access_token|refresh_token|code|pre-authorized_code|tx_code|c_nonce|code_verifier|password|credential|request_uri|transaction_id|notification_id)"?\s*[:=]\s*"?)([^"&,}\s]+)`)
+var secretParams = regexp.MustCompile(`("?(?:access_token|refresh_token|code|pre-authorized_code|tx_code|c_nonce|code_verifier|password|credential|request_uri|transaction_id|notification_id|attestation_challenge)"?\s*[:=]\s*"?)([^"&,}\s]+)`)
 
 // redact hides token, code, nonce, password and credential values.
 func redact(s string) string { return secretParams.ReplaceAllString(s, "${1}[redacted]") }
