@@ -63,7 +63,8 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 	var list []string
 	for t, v := range byType {
 		typ = t
-		if err := json.Unmarshal(v, &list); err != nil {
+		var ok bool
+		if list, ok = jsonStrings(v); !ok {
 			return nil, invalidProof("proofs.%s must be an array of strings", safeName(t))
 		}
 	}
@@ -202,8 +203,8 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 	rawKA, hasKA := hdr["key_attestation"]
 	var att *KeyAttestation
 	if hasKA && s.o.KeyAttestations != nil {
-		var ka string
-		if json.Unmarshal(rawKA, &ka) != nil || ka == "" {
+		ka, ok := jsonString(rawKA)
+		if !ok || ka == "" {
 			return nil, invalidProof("proof key_attestation must be a JWT string")
 		}
 		if att, err = s.verifyKeyAttestation(ctx, ka, true); err != nil {
@@ -505,20 +506,14 @@ func headerString(h map[string]json.RawMessage, k string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return jsonString(raw)
 }
 
 func audienceIs(raw json.RawMessage, want string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
+	if one, ok := jsonString(raw); ok {
 		return one == want
 	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
+	if many, ok := jsonStrings(raw); ok {
 		return slices.Contains(many, want)
 	}
 	return false
