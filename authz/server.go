@@ -125,12 +125,12 @@ func New(o Options) (*Server, error) {
 	// Order matters: the grant handlers load the stored grant, the binding
 	// handler then checks DPoP key and client instance against it, and PKCE
 	// (which deletes its record) runs last.
-	tokenHandlers := fosite.TokenEndpointHandlers{code}
+	tokenHandlers := fosite.TokenEndpointHandlers{populateIfHandled{code}}
 	if o.RefreshTokens {
-		tokenHandlers = append(tokenHandlers, &oauth2.RefreshTokenGrantHandler{
+		tokenHandlers = append(tokenHandlers, populateIfHandled{&oauth2.RefreshTokenGrantHandler{
 			AccessTokenStrategy: s.strategy, RefreshTokenStrategy: s.strategy,
 			TokenRevocationStorage: s.store, Config: cfg,
-		})
+		}})
 	}
 	tokenHandlers = append(tokenHandlers, &preAuthHandler{s: s}, &bindingHandler{s: s}, pk)
 	cfg.TokenEndpointHandlers = tokenHandlers
@@ -292,4 +292,18 @@ func thumbprint(k interface {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// populateIfHandled wraps a fosite grant handler whose
+// PopulateTokenEndpointResponse answers a request of another grant type with
+// ErrUnknownRequest wrapped with a captured stack trace, which fosite's
+// NewAccessResponse then ignores. The grant type is checked here first (the
+// same check the handler makes) and the bare sentinel returned instead.
+type populateIfHandled struct{ fosite.TokenEndpointHandler }
+
+func (h populateIfHandled) PopulateTokenEndpointResponse(ctx context.Context, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, ar) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, ar, resp)
 }
