@@ -46,6 +46,10 @@ func TestCreateAllFallback(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
 				t.Fatalf("CreateAll: %v, want %v", err, tc.wantErr)
 			}
+			var ie *storage.ItemError
+			if err != nil && (!errors.As(err, &ie) || ie.Index != 1) {
+				t.Fatalf("CreateAll: %v (%T), want an ItemError for item 1", err, err)
+			}
 			if len(p.created) != len(tc.want) {
 				t.Fatalf("created %v, want %v", p.created, tc.want)
 			}

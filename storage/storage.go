@@ -65,11 +65,23 @@ type Item struct {
 type BatchCreator interface {
 	// CreateAll creates every item as Create would, each on its own: the
 	// batch is not atomic, and the keys may lie in different Redis Cluster
-	// hash slots. Every item is attempted; the result is the error of the
-	// first item (in order) that failed (ErrAlreadyExists, ErrUnavailable),
-	// and the other items may then be stored or not.
+	// hash slots. Every item is attempted; the result is an *ItemError
+	// naming the first item (in order) that failed (ErrAlreadyExists,
+	// ErrUnavailable), and the other items may then be stored or not. A
+	// failure of the whole batch (done context, closed store) may come
+	// without an ItemError.
 	CreateAll(ctx context.Context, items []Item) error
 }
+
+// ItemError is the failure of one item of CreateAll. errors.Is sees
+// through it to the sentinel.
+type ItemError struct {
+	Index int // of the item in the batch
+	Err   error
+}
+
+func (e *ItemError) Error() string { return e.Err.Error() }
+func (e *ItemError) Unwrap() error { return e.Err }
 
 // CreateAll creates items with r's CreateAll if r is a BatchCreator, else
 // with one Create per item in order, stopping at the first error.
@@ -77,9 +89,9 @@ func CreateAll(ctx context.Context, r Records, items []Item) error {
 	if b, ok := r.(BatchCreator); ok {
 		return b.CreateAll(ctx, items)
 	}
-	for _, it := range items {
+	for i, it := range items {
 		if err := r.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt); err != nil {
-			return err
+			return &ItemError{Index: i, Err: err}
 		}
 	}
 	return nil

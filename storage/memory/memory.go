@@ -155,11 +155,11 @@ func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
 		return errClosed
 	}
 	var first error
-	for _, it := range items {
+	for i, it := range items {
 		k := id{it.Kind, it.Key}
 		if e := s.m[k]; e != nil && e.exp > now {
 			if first == nil {
-				first = storage.ErrAlreadyExists
+				first = &storage.ItemError{Index: i, Err: storage.ErrAlreadyExists}
 			}
 			continue
 		}

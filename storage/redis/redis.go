@@ -124,15 +124,18 @@ var _ storage.BatchCreator = (*Store)(nil)
 // the pipeline by slot). An item whose EVALSHA found no cached script did not
 // run and is created again with EVAL.
 func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
-	switch len(items) {
-	case 0:
+	if len(items) == 0 {
 		return nil
-	case 1:
-		it := items[0]
-		return s.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt)
 	}
 	if err := start(ctx, "create", items[0].Kind); err != nil {
 		return err
+	}
+	if len(items) == 1 {
+		it := items[0]
+		if err := s.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt); err != nil {
+			return &storage.ItemError{Index: 0, Err: err}
+		}
+		return nil
 	}
 	now := s.now().UnixMilli()
 	pipe := s.c.Pipeline()
@@ -156,8 +159,8 @@ func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
 		case n == 0:
 			err = storage.ErrAlreadyExists
 		}
-		if first == nil {
-			first = err
+		if first == nil && err != nil {
+			first = &storage.ItemError{Index: i, Err: err}
 		}
 	}
 	return first

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -17,6 +18,15 @@ func createAll(ctx context.Context, s storage.Store, items ...storage.Item) erro
 
 func item(kind, key string, v []byte, exp time.Time) storage.Item {
 	return storage.Item{Kind: kind, Key: key, Value: v, ExpiresAt: exp}
+}
+
+// wantIndex fails t unless err is a *storage.ItemError for item i.
+func wantIndex(t *testing.T, err error, i int) {
+	t.Helper()
+	var ie *storage.ItemError
+	if !errors.As(err, &ie) || ie.Index != i {
+		t.Fatalf("CreateAll error %v (%T), want an ItemError for item %d", err, err, i)
+	}
 }
 
 var batch = []testCase{
@@ -39,7 +49,9 @@ var batch = []testCase{
 	{"CreateAllSingle", func(t *testing.T, s storage.Store, c *Clock) {
 		want(t, "CreateAll", createAll(t.Context(), s, item("issued", "k", a, c.Now().Add(time.Minute))), nil)
 		get(t, s, "issued", "k", a, nil)
-		want(t, "second CreateAll", createAll(t.Context(), s, item("issued", "k", b, c.Now().Add(time.Minute))), storage.ErrAlreadyExists)
+		err := createAll(t.Context(), s, item("issued", "k", b, c.Now().Add(time.Minute)))
+		want(t, "second CreateAll", err, storage.ErrAlreadyExists)
+		wantIndex(t, err, 0)
 		get(t, s, "issued", "k", a, nil)
 	}},
 	{"CreateAllOverLiveValue", func(t *testing.T, s storage.Store, c *Clock) {
@@ -47,6 +59,7 @@ var batch = []testCase{
 		create(t, s, "issued", "k2", a, exp)
 		err := createAll(t.Context(), s, item("issued", "k1", b, exp), item("issued", "k2", b, exp), item("issued", "k3", b, exp))
 		want(t, "CreateAll", err, storage.ErrAlreadyExists)
+		wantIndex(t, err, 1)
 		// The live value is kept; the other items are attempted.
 		get(t, s, "issued", "k2", a, nil)
 		get(t, s, "issued", "k1", b, nil)
@@ -57,7 +70,9 @@ var batch = []testCase{
 		create(t, s, "code", "k", a, exp)
 		_, err := s.Consume(t.Context(), "code", "k")
 		want(t, "Consume", err, nil)
-		want(t, "CreateAll", createAll(t.Context(), s, item("code", "k", b, exp), item("code", "k2", b, exp)), storage.ErrAlreadyExists)
+		err = createAll(t.Context(), s, item("code", "k2", b, exp), item("code", "k", b, exp))
+		want(t, "CreateAll", err, storage.ErrAlreadyExists)
+		wantIndex(t, err, 1)
 		get(t, s, "code", "k", a, storage.ErrAlreadyUsed)
 	}},
 	{"CreateAllOverExpiredValue", func(t *testing.T, s storage.Store, c *Clock) {
