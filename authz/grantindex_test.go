@@ -104,3 +104,74 @@ func TestIsRefreshGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateAccessTokenSessionFirstToken covers the access token and its new
+// grant index written together: a revoked grant keeps no token, an existing
+// index gets the token added.
+func TestCreateAccessTokenSessionFirstToken(t *testing.T) {
+	tests := []struct {
+		name    string
+		before  func(t *testing.T, e *env, f *fositeStore)
+		wantErr error
+		wantAT  int
+	}{
+		{name: "no index yet", wantAT: 1},
+		{
+			name: "revoked grant",
+			before: func(t *testing.T, e *env, f *fositeStore) {
+				if err := f.revokeGrant(context.Background(), "req-1"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: errGrantRevoked,
+		},
+		{
+			name: "index with a live token",
+			before: func(t *testing.T, e *env, f *fositeStore) {
+				if err := f.indexAdd(context.Background(), "req-1", "sig-0", e.clock.Now().Add(time.Minute), false, true); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantAT: 2,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.srv.store
+			if tc.before != nil {
+				tc.before(t, e, f)
+			}
+			ctx := context.Background()
+			r := &fosite.AccessRequest{
+				GrantTypes: fosite.Arguments{"urn:ietf:params:oauth:grant-type:pre-authorized_code"},
+				Request:    fosite.Request{ID: "req-1", Session: &Session{JKT: "jkt"}},
+			}
+			err := f.CreateAccessTokenSession(ctx, "sig-1", r)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("CreateAccessTokenSession: %v, want %v", err, tc.wantErr)
+			}
+			_, atErr := e.store.Get(ctx, kindAT, "sig-1")
+			if tc.wantErr != nil {
+				if !errors.Is(atErr, storage.ErrNotFound) {
+					t.Fatalf("access token of a refused grant: %v, want it deleted", atErr)
+				}
+				return
+			}
+			if atErr != nil {
+				t.Fatalf("access token: %v", atErr)
+			}
+			b, err := e.store.Get(ctx, kindGrant, "req-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var idx grantIndexDTO
+			if err := storage.Decode(b, &idx); err != nil {
+				t.Fatal(err)
+			}
+			if len(idx.AT) != tc.wantAT || idx.AT[len(idx.AT)-1].Sig != "sig-1" {
+				t.Fatalf("index %+v, want %d access tokens ending with sig-1", idx, tc.wantAT)
+			}
+		})
+	}
+}

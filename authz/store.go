@@ -408,10 +408,43 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature st
 	if err != nil {
 		return err
 	}
+	if !isRefreshGrant(r) && r.GetID() != "" {
+		// A grant's first token: the token and a new grant index in one
+		// store round trip. If the index exists (a revoked mark, or tokens
+		// of the grant), the token is recorded in it by indexAdd.
+		idx, err := firstIndex(signature, exp, false)
+		if err != nil {
+			return err
+		}
+		err = storage.CreateAll(ctx, f.rec, []storage.Item{
+			{Kind: kindAT, Key: signature, Value: b, ExpiresAt: exp},
+			{Kind: kindGrant, Key: r.GetID(), Value: idx, ExpiresAt: exp},
+		})
+		var ie *storage.ItemError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ie) && ie.Index == 1:
+			// The token is stored, the index is not.
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				err = f.indexAdd(ctx, r.GetID(), signature, exp, false, false)
+			}
+			if err != nil {
+				_ = f.rec.Delete(ctx, kindAT, signature)
+				return err
+			}
+			return nil
+		default:
+			// The token was not stored (or the store failed); a grant
+			// index created alongside only lists a token that does not
+			// exist, which revocation tolerates.
+			return err
+		}
+	}
 	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
 		return err
 	}
-	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false, !isRefreshGrant(r)); err != nil {
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false, false); err != nil {
 		_ = f.rec.Delete(ctx, kindAT, signature)
 		return err
 	}
@@ -506,6 +539,18 @@ func (f *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) e
 
 const casAttempts = 16
 
+// firstIndex is the encoded grant index listing one token.
+func firstIndex(sig string, exp time.Time, refresh bool) ([]byte, error) {
+	idx := grantIndexDTO{V: recordVersion}
+	ref := tokRef{Sig: sig, Exp: exp.UnixMilli()}
+	if refresh {
+		idx.RT = []tokRef{ref}
+	} else {
+		idx.AT = []tokRef{ref}
+	}
+	return encode(idx)
+}
+
 // isRefreshGrant reports whether r is a refresh_token grant, whose grant
 // index exists already.
 func isRefreshGrant(r fosite.Requester) bool {
@@ -528,14 +573,7 @@ func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp t
 	}
 	nowMs := f.now().UnixMilli()
 	if first {
-		idx := grantIndexDTO{V: recordVersion}
-		ref := tokRef{Sig: sig, Exp: exp.UnixMilli()}
-		if refresh {
-			idx.RT = []tokRef{ref}
-		} else {
-			idx.AT = []tokRef{ref}
-		}
-		b, err := encode(idx)
+		b, err := firstIndex(sig, exp, refresh)
 		if err != nil {
 			return err
 		}
