@@ -404,6 +404,14 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature st
 	d := toDTO(r, exp, []string{})
 	d.Form, d.RedirectURI, d.Requested = nil, "", nil
 	d.IssuedAt = now.Unix()
+	// The record keeps what ValidateAccessToken reads; the request time,
+	// the wallet instance key and the login state of the authorization live
+	// on in the grant's code or refresh token records, where the checks
+	// that need them run.
+	d.RequestedAt = 0
+	if d.Session != nil {
+		d.Session.ClientKeyJKT, d.Session.IssuerState, d.Session.NoState = "", "", false
+	}
 	b, err := encode(d)
 	if err != nil {
 		return err
@@ -463,6 +471,9 @@ func (f *fositeStore) loadToken(ctx context.Context, kind, signature string) (*r
 	return d, b, err
 }
 
+// GetAccessTokenSession returns the stored access token request. Its
+// session and client lack what CreateAccessTokenSession leaves out (wallet
+// instance key, issuer_state); its request time is the token's issue time.
 func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
 	d, _, err := f.loadToken(ctx, kindAT, signature)
 	if err != nil {
@@ -470,6 +481,9 @@ func (f *fositeStore) GetAccessTokenSession(ctx context.Context, signature strin
 	}
 	if f.expired(d) {
 		return nil, fosite.ErrNotFound
+	}
+	if d.RequestedAt == 0 {
+		d.RequestedAt = d.IssuedAt
 	}
 	return f.fromDTO(d), nil
 }
