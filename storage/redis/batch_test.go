@@ -11,10 +11,9 @@ import (
 )
 
 // TestCreateAllWithoutCachedScript: on a server whose script cache was
-// flushed (a restart, a failover), the pipelined EVALSHA of CreateAll finds
-// no script; those items did not run and must still be created (or refused)
-// exactly as Create would. A dedicated server, so the flush touches no one
-// else.
+// flushed (a restart, a failover), an item of CreateAll whose key exists
+// goes through the create script, which must be loaded again; the result is
+// as Create's. A dedicated server, so the flush touches no one else.
 func TestCreateAllWithoutCachedScript(t *testing.T) {
 	server, _ := redisBinaries(t)
 	addr := startServer(t, server, "", freePort(t))
@@ -51,6 +50,40 @@ func TestCreateAllWithoutCachedScript(t *testing.T) {
 				if err != nil || string(got) != v {
 					t.Fatalf("Get(%s) = %q, %v; want %q", k, got, err, v)
 				}
+			}
+		})
+	}
+}
+
+// TestCreateFastPathFormat: the SET NX of Create, Remember and CreateAll
+// stores exactly the string the create script stores.
+func TestCreateFastPathFormat(t *testing.T) {
+	s, admin, c := testStore(t)
+	ctx := t.Context()
+	exp := c.Now().Add(time.Minute)
+	tests := []struct {
+		name string
+		do   func() error
+		key  string
+		want []byte
+	}{
+		{"Create", func() error { return s.Create(ctx, "code", "k", []byte("v"), exp) }, s.key("code", "k"), encodeValue([]byte("v"), exp.UnixMilli(), false)},
+		{"Remember", func() error { return s.Remember(ctx, "jti", "k", exp) }, s.key("jti", "k"), encodeValue(nil, exp.UnixMilli(), true)},
+		{"CreateAll", func() error {
+			return s.CreateAll(ctx, []storage.Item{{Kind: "issued", Key: "a", Value: []byte("x"), ExpiresAt: exp}, {Kind: "issued", Key: "b", ExpiresAt: exp}})
+		}, s.key("issued", "a"), encodeValue([]byte("x"), exp.UnixMilli(), false)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := admin.Get(ctx, tc.key).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(tc.want) {
+				t.Fatalf("stored %x, want %x", got, tc.want)
 			}
 		})
 	}

