@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -86,5 +87,37 @@ func TestCreateFastPathFormat(t *testing.T) {
 				t.Fatalf("stored %x, want %x", got, tc.want)
 			}
 		})
+	}
+}
+
+// BenchmarkCreateAll creates the records of one batch-of-10 issuance (10
+// issued records and a notification) in one round trip; BenchmarkCreateEach
+// is the same with one Create per record.
+func BenchmarkCreateAll(b *testing.B)  { benchCreate(b, true) }
+func BenchmarkCreateEach(b *testing.B) { benchCreate(b, false) }
+
+func benchCreate(b *testing.B, batch bool) {
+	s := benchStore(b)
+	ctx := b.Context()
+	exp := time.Now().Add(time.Hour)
+	value := make([]byte, 200)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		items := make([]storage.Item, 11)
+		for j := range items {
+			items[j] = storage.Item{Kind: "issued", Key: strconv.Itoa(i*11 + j), Value: value, ExpiresAt: exp}
+		}
+		if batch {
+			if err := s.CreateAll(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		for _, it := range items {
+			if err := s.Create(ctx, it.Kind, it.Key, it.Value, it.ExpiresAt); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
