@@ -169,7 +169,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 			if err := s.o.Store.Delete(ctx, kindPreAuth, key); err != nil {
 				return err
 			}
-			s.o.Logger.Warn("authz: tx_code attempts exhausted; pre-authorized code deleted", "offer_id", d.OfferID)
+			s.o.Logger.Warn("authz: tx_code attempts exhausted; pre-authorized code deleted", "offer_ref", logRef(d.OfferID))
 			return oauth.InvalidGrant("wrong tx_code; too many failed attempts, the pre-authorized code is now invalid")
 		}
 		return oauth.InvalidGrant("wrong tx_code")
@@ -232,7 +232,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 // preAuthReused answers a second redemption of a pre-authorized code: the
 // grant of the first is revoked and the request refused.
 func (s *Server) preAuthReused(ctx context.Context, d *preAuthDTO) error {
-	s.o.Logger.Warn("authz: pre-authorized code used twice; revoking its grant", "offer_id", d.OfferID)
+	s.o.Logger.Warn("authz: pre-authorized code used twice; revoking its grant", "offer_ref", logRef(d.OfferID))
 	if err := s.store.revokeGrant(ctx, d.RequestID); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -93,6 +94,17 @@ type tokRef struct {
 func keyHash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// logRef is what logs show of a bearer-like identifier (an offer id leads to
+// its pre-authorized code): the first 16 hex digits of its SHA-256, as in the
+// audit log.
+func logRef(id string) string {
+	if id == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:8])
 }
 
 // fositeStore implements fosite's storage interfaces over storage.Store.
