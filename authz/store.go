@@ -608,21 +608,9 @@ func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp t
 			return err
 		}
 	}
-	for range casAttempts {
-		old, err := f.rec.Get(ctx, kindGrant, requestID)
-		var idx grantIndexDTO
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			idx = grantIndexDTO{V: recordVersion}
-		case err != nil:
-			return err
-		default:
-			if err := storage.Decode(old, &idx); err != nil {
-				return fmt.Errorf("authz: decode grant index: %w", err)
-			}
-		}
+	return f.updateGrantIndex(ctx, requestID, func(idx *grantIndexDTO) (*grantIndexDTO, time.Time, error) {
 		if idx.Revoked {
-			return errGrantRevoked
+			return nil, time.Time{}, errGrantRevoked
 		}
 		ref := tokRef{Sig: sig, Exp: exp.UnixMilli()}
 		prune := func(l []tokRef) []tokRef {
@@ -634,15 +622,41 @@ func (f *fositeStore) indexAdd(ctx context.Context, requestID, sig string, exp t
 		} else {
 			idx.AT = append(idx.AT, ref)
 		}
-		b, err := encode(idx)
-		if err != nil {
-			return err
-		}
 		until := exp
 		for _, t := range append(slices.Clone(idx.AT), idx.RT...) {
 			if e := time.UnixMilli(t.Exp); e.After(until) {
 				until = e
 			}
+		}
+		return idx, until, nil
+	})
+}
+
+// updateGrantIndex applies change to the grant index of requestID with a
+// compare-and-swap loop (absent index: an empty one; concurrent writers
+// retry). change returns the new index and its expiry, or an error that ends
+// the update.
+func (f *fositeStore) updateGrantIndex(ctx context.Context, requestID string, change func(idx *grantIndexDTO) (*grantIndexDTO, time.Time, error)) error {
+	for range casAttempts {
+		old, err := f.rec.Get(ctx, kindGrant, requestID)
+		idx := &grantIndexDTO{V: recordVersion}
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			old = nil
+		case err != nil:
+			return err
+		default:
+			if err := storage.Decode(old, idx); err != nil {
+				return fmt.Errorf("authz: decode grant index: %w", err)
+			}
+		}
+		next, until, err := change(idx)
+		if err != nil {
+			return err
+		}
+		b, err := encode(next)
+		if err != nil {
+			return err
 		}
 		if old == nil {
 			err = f.rec.Create(ctx, kindGrant, requestID, b, until)
@@ -669,46 +683,17 @@ func (f *fositeStore) revokeGrant(ctx context.Context, requestID string) error {
 	// Keep the revoked mark for as long as a token of the grant can be
 	// created: the longest token lifetime.
 	until := f.now().Add(max(f.s.o.AccessTokenLifespan, f.s.o.RefreshTokenLifespan))
-	for range casAttempts {
-		old, err := f.rec.Get(ctx, kindGrant, requestID)
-		var idx grantIndexDTO
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			idx = grantIndexDTO{V: recordVersion}
-		case err != nil:
-			return err
-		default:
-			if err := storage.Decode(old, &idx); err != nil {
-				return fmt.Errorf("authz: decode grant index: %w", err)
-			}
-		}
+	return f.updateGrantIndex(ctx, requestID, func(idx *grantIndexDTO) (*grantIndexDTO, time.Time, error) {
 		for _, t := range idx.AT {
 			if err := f.rec.Delete(ctx, kindAT, t.Sig); err != nil {
-				return err
+				return nil, time.Time{}, err
 			}
 		}
 		for _, t := range idx.RT {
 			if err := f.rec.Delete(ctx, kindRT, t.Sig); err != nil {
-				return err
+				return nil, time.Time{}, err
 			}
 		}
-		mark := grantIndexDTO{V: recordVersion, Revoked: true}
-		b, err := encode(mark)
-		if err != nil {
-			return err
-		}
-		if old == nil {
-			err = f.rec.Create(ctx, kindGrant, requestID, b, until)
-			if errors.Is(err, storage.ErrAlreadyExists) {
-				continue
-			}
-		} else {
-			err = f.rec.Swap(ctx, kindGrant, requestID, old, b, until)
-			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-		}
-		return err
-	}
-	return fmt.Errorf("authz: grant index contention: %w", storage.ErrUnavailable)
+		return &grantIndexDTO{V: recordVersion, Revoked: true}, until, nil
+	})
 }
