@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -265,10 +266,14 @@ type RateLimits struct {
 	// ClientAddress is the most requests per window from one client
 	// address (IPv4 address, IPv6 /64). Default 600.
 	ClientAddress int64 `yaml:"client_address"`
-	// Wallet is the most requests per window carrying a wallet attestation
-	// with one subject (HAIP §4.4.1: usually one per wallet solution, so
-	// size it for all of its users). Default 6000.
+	// Wallet is the most requests per window from one wallet instance: the
+	// key (cnf.jwk) of its wallet attestation. Not the attestation's sub,
+	// which HAIP §4.4.1 makes one per wallet solution. Default 300.
 	Wallet int64 `yaml:"wallet"`
+	// TrustedProxies are the CIDR prefixes of reverse proxies in front of
+	// the issuer: from them, the client address is read from
+	// X-Forwarded-For (the rightmost address that is not a trusted proxy).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Audit configures the issuance audit log (package audit).
@@ -278,6 +283,17 @@ type Audit struct {
 	// Key is a base64 HMAC key (>= 32 bytes) for the record links; without
 	// it the links are plain SHA-256. Set it with ISSUER_AUDIT_KEY.
 	Key string `yaml:"key"`
+}
+
+// TrustedProxyPrefixes parses rate_limits.trusted_proxies (validated).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.RateLimits.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // RateLimitsEnabled reports whether rate limiting is on.

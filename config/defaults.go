@@ -20,7 +20,7 @@ const (
 	DefaultMaxBodyBytes        = 256 << 10
 	DefaultRateWindow          = time.Minute
 	DefaultRateClientAddress   = 600
-	DefaultRateWallet          = 6000
+	DefaultRateWallet          = 300
 	DefaultTLSReload           = time.Minute
 )
 

@@ -704,6 +704,11 @@ func (c *Config) validateRateLimits(k *checker) {
 	if r.Wallet < 1 {
 		k.add("rate_limits.wallet", "must be positive")
 	}
+	for i, p := range r.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			k.add(fmt.Sprintf("rate_limits.trusted_proxies[%d]", i), "must be a CIDR prefix such as 10.0.0.0/8")
+		}
+	}
 }
 
 func (c *Config) validateAudit(k *checker) {

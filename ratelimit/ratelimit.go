@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mdoc-issuer/issuer/oauth"
@@ -69,18 +71,70 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) error {
 type KeyFunc func(r *http.Request) string
 
 // ClientIP keys by the TCP peer address. Forwarded headers are not trusted:
-// behind a proxy, limit at the proxy or configure the proxy to connect per
-// client.
+// behind a proxy use ClientIPBehind.
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		// Count IPv6 clients per /64, the usual allocation to one subscriber.
-		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return addressKey(host)
+}
+
+// addressKey is the counting key of an address: the IPv4 address, or the
+// IPv6 /64 (the usual allocation to one subscriber).
+func addressKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
 	}
-	return host
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// ClientIPBehind keys by the client address as seen by the trusted reverse
+// proxies in front of the issuer: when the TCP peer is one of them, the
+// X-Forwarded-For list is read from the right and the first address that is
+// not a trusted proxy is the client. Entries a client wrote itself (left of
+// what the proxies appended) are never used. Without trusted proxies it is
+// ClientIP.
+func ClientIPBehind(trusted []netip.Prefix) KeyFunc {
+	if len(trusted) == 0 {
+		return ClientIP
+	}
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		peer, err := netip.ParseAddr(host)
+		if err != nil || !isTrusted(peer) {
+			return addressKey(host)
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a malformed entry: stop at the last proxy we trust
+			}
+			if !isTrusted(a) {
+				return addressKey(a.String())
+			}
+		}
+		return addressKey(host)
+	}
 }
 
 // AttestationSubject keys by the unverified sub of the OAuth-Client-Attestation
@@ -97,6 +151,23 @@ func AttestationSubject(r *http.Request) string {
 		return ""
 	}
 	return sub
+}
+
+// AttestationInstance keys by the wallet instance: the RFC 7638 thumbprint
+// of the unverified cnf.jwk of the OAuth-Client-Attestation header. HAIP
+// wallets share one sub per wallet solution (HAIP §4.4.1), so the sub would
+// bound a whole wallet product; the instance key bounds one installation.
+// A forged key only creates a budget the address rule still bounds.
+func AttestationInstance(r *http.Request) string {
+	v := r.Header.Get(oauth.HeaderClientAttestation)
+	if v == "" {
+		return ""
+	}
+	tp, err := unverifiedInstanceKey(v)
+	if err != nil {
+		return ""
+	}
+	return tp
 }
 
 // Middleware applies each rule with its key function before next.

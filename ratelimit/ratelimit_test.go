@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -105,5 +106,62 @@ func TestClientIPGroupsIPv6Per64(t *testing.T) {
 	r.RemoteAddr = "192.0.2.7:1234"
 	if ClientIP(r) != "192.0.2.7" {
 		t.Fatal(ClientIP(r))
+	}
+}
+
+func TestClientIPBehindTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	key := ClientIPBehind(trusted)
+	for _, tc := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"direct client, header ignored", "192.0.2.7:1", []string{"198.51.100.1"}, "192.0.2.7"},
+		{"one proxy", "10.1.2.3:1", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"two proxies", "10.1.2.3:1", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"client-written entries to the left are ignored", "10.1.2.3:1", []string{"203.0.113.66, 198.51.100.1"}, "198.51.100.1"},
+		{"split header lines", "10.1.2.3:1", []string{"203.0.113.66", "198.51.100.1"}, "198.51.100.1"},
+		{"IPv6 client per /64", "[fd00::1]:1", []string{"2001:db8:1:2:3::9"}, "2001:db8:1:2::/64"},
+		{"no header: the proxy", "10.1.2.3:1", nil, "10.1.2.3"},
+		{"malformed entry stops the walk", "10.1.2.3:1", []string{"198.51.100.1, junk"}, "10.1.2.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := key(r); got != tc.want {
+				t.Fatalf("key %q, want %q", got, tc.want)
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.2.3:1"
+	r.Header.Set("X-Forwarded-For", "198.51.100.1")
+	if ClientIPBehind(nil)(r) != "10.1.2.3" {
+		t.Fatal("without trusted proxies the header must be ignored")
+	}
+}
+
+func TestAttestationInstanceKeysByCnfKey(t *testing.T) {
+	att := func(sub, x string) string {
+		p := `{"sub":"` + sub + `","cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"` + x + `","y":"yy"}}}`
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(p)) + ".sig"
+	}
+	key := func(v string) string {
+		r := httptest.NewRequest("POST", "/token", nil)
+		if v != "" {
+			r.Header.Set("OAuth-Client-Attestation", v)
+		}
+		return AttestationInstance(r)
+	}
+	a, b, c := key(att("wallet", "x1")), key(att("wallet", "x2")), key(att("other", "x1"))
+	if a == "" || a == b || a != c {
+		t.Fatalf("instances of one wallet solution must be counted apart, one key alike: %q %q %q", a, b, c)
+	}
+	if key("") != "" || key("not.a.jws") != "" || key(att("wallet", "")) != "" {
+		t.Fatal("no key without an EC cnf.jwk")
 	}
 }

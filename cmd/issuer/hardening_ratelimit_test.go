@@ -27,8 +27,11 @@ func TestHardeningRateLimitsAcrossInstances(t *testing.T) {
 		return start(t, cfg)
 	}
 	a, b := instance(), instance()
-	attestation := func(sub string) string {
-		p := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"` + sub + `"}`))
+	// Wallet instances are told apart by their attestation's cnf key (all
+	// share the wallet solution's sub, HAIP §4.4.1).
+	attestation := func(instance string) string {
+		p := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"wallet-solution","cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"` +
+			instance + `","y":"y"}}}`))
 		return "eyJhbGciOiJFUzI1NiJ9." + p + ".c2ln"
 	}
 	send := func(base, sub string) (*http.Response, string) {
