@@ -229,6 +229,10 @@ type Encryption struct {
 type Admin struct {
 	Tokens []string `yaml:"tokens"` // bearer tokens (>= 32 chars); none = admin API off
 	Listen string   `yaml:"listen"` // optional separate host:port
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/ beside /metrics, behind the admin tokens. Off by default:
+	// profiles reveal code paths and cost CPU while they are taken.
+	Pprof bool `yaml:"pprof"`
 }
 
 // HTTP configures the server.

@@ -297,9 +297,11 @@ issuer: https://issuer.example
 pki: {country: UT, organization: O}
 credential_configurations:
   mdl: {doctype: org.iso.18013.5.1.mDL, scope: mdl, proof_types: [attestation]}
+admin: {pprof: true}
 `
 	_, err := Parse([]byte(doc), t.TempDir(), env(nil))
 	for _, want := range []string{
+		"admin.pprof: needs admin.tokens",
 		"secrets.nonce_keys: required outside development",
 		"wallet_providers: at least one trusted wallet provider is required outside development",
 		"credential_configurations.mdl: key attestations are required",

@@ -114,6 +114,7 @@ const (
 	EnvNonceKeys   = "ISSUER_NONCE_KEYS"
 	EnvAdminTokens = "ISSUER_ADMIN_TOKENS"
 	EnvAdminListen = "ISSUER_ADMIN_LISTEN"
+	EnvAdminPprof  = "ISSUER_ADMIN_PPROF"
 	EnvAuditFile   = "ISSUER_AUDIT_FILE"
 	EnvAuditKey    = "ISSUER_AUDIT_KEY"
 	EnvRateLimits  = "ISSUER_RATE_LIMITS_ENABLED"
@@ -122,7 +123,7 @@ const (
 // KnownEnv lists the environment variables Load reads.
 var KnownEnv = []string{
 	EnvIssuer, EnvListen, EnvDevelopment, EnvDataDir, EnvLogLevel, EnvLogFormat, EnvStore,
-	EnvRedisURL, EnvKeyPrefix, EnvPKIDir, EnvNonceKeys, EnvAdminTokens, EnvAdminListen,
+	EnvRedisURL, EnvKeyPrefix, EnvPKIDir, EnvNonceKeys, EnvAdminTokens, EnvAdminListen, EnvAdminPprof,
 	EnvAuditFile, EnvAuditKey, EnvRateLimits,
 }
 
@@ -184,6 +185,7 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 	}
 	boolean(EnvDevelopment, func(b bool) { c.Development = b })
 	boolean(EnvRateLimits, func(b bool) { c.RateLimits.Enabled = &b })
+	boolean(EnvAdminPprof, func(b bool) { c.Admin.Pprof = b })
 	return problems
 }
 

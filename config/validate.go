@@ -670,6 +670,9 @@ func (c *Config) validateAdmin(k *checker) {
 		seen[t] = true
 	}
 	k.hostPort("admin.listen", c.Admin.Listen, false)
+	if c.Admin.Pprof && len(c.Admin.Tokens) == 0 && !c.Development {
+		k.add("admin.pprof", "needs admin.tokens: profiles are served behind them")
+	}
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen {
 		k.add("admin.listen", "must differ from listen")
 	}

@@ -551,7 +551,7 @@ func TestBatchIssuance(t *testing.T) {
 			for _, k := range keys {
 				ps = append(ps, h.proof(k, cn, proofOpts{}))
 			}
-			_, creds := decodeCredentials(t, h.credential(map[string]any{"credential_configuration_id": "mdl", "proofs": map[string]any{"jwt": ps}}))
+			body, creds := decodeCredentials(t, h.credential(map[string]any{"credential_configuration_id": "mdl", "proofs": map[string]any{"jwt": ps}}))
 			if len(creds) != 3 {
 				t.Fatalf("T74: %d credentials", len(creds))
 			}
@@ -573,6 +573,19 @@ func TestBatchIssuance(t *testing.T) {
 			ev := h.events.byType(EventCredentialIssued)
 			if len(ev) != 1 || len(ev[0].RecordIDs) != 3 {
 				t.Fatalf("events %+v", ev)
+			}
+			// One notification_id covers the batch: every record is marked.
+			nid := body.NotificationID
+			if rec := h.send(req{path: PathNotification, body: mustJSON(t, map[string]any{"notification_id": nid, "event": NotificationAccepted})}); rec.Code != 204 {
+				t.Fatalf("notification: %d %s", rec.Code, rec.Body)
+			}
+			for _, id := range ev[0].RecordIDs {
+				if r, err := h.svc.IssuedRecord(t.Context(), id); err != nil || r.NotificationStatus != NotificationAccepted {
+					t.Fatalf("record %s: %+v %v", id, r, err)
+				}
+			}
+			if n := h.events.byType(EventNotification); len(n) != 1 || len(n[0].RecordIDs) != 3 {
+				t.Fatalf("notification events %+v", n)
 			}
 		})
 	}

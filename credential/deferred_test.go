@@ -1,11 +1,13 @@
 package credential
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -181,6 +183,16 @@ func TestNotification(t *testing.T) {
 			b, _ := decodeCredentials(t, h.credential(map[string]any{"credential_configuration_id": "mdl",
 				"proofs": map[string]any{"jwt": []string{h.proof(h.holder, h.cnonce(), proofOpts{})}}}))
 			nid := b.NotificationID
+			forged, _ := newNotificationID(1)
+			// recount rewrites the credential count of a notification_id.
+			recount := func(nid string, n byte) string {
+				raw, err := base64.RawURLEncoding.DecodeString(nid)
+				if err != nil || len(raw) != notificationSeedLen+1 {
+					t.Fatalf("notification_id %q is not seed || count", nid)
+				}
+				raw[notificationSeedLen] = n
+				return base64.RawURLEncoding.EncodeToString(raw)
+			}
 			notify := func(v any) *httptest.ResponseRecorder {
 				return h.send(req{path: PathNotification, body: mustJSON(t, v)})
 			}
@@ -223,11 +235,17 @@ func TestNotification(t *testing.T) {
 				{"malformed JSON", req{path: PathNotification, body: []byte(`{"notification_id":`)}, 400, oauth.CodeInvalidNotificationRequest},
 				{"wrong content type", req{path: PathNotification, contentType: "text/plain", body: mustJSON(t, map[string]any{"notification_id": nid, "event": "credential_accepted"})}, 400, oauth.CodeInvalidNotificationRequest},
 				{"another client's id", req{path: PathNotification, token: otherTok, dpopKey: other, body: mustJSON(t, map[string]any{"notification_id": nid, "event": "credential_failure"})}, 400, oauth.CodeInvalidNotificationID},
+				{"forged id of the right shape", req{path: PathNotification, body: mustJSON(t, map[string]any{"notification_id": forged, "event": "credential_accepted"})}, 400, oauth.CodeInvalidNotificationID},
+				{"id with a larger count", req{path: PathNotification, body: mustJSON(t, map[string]any{"notification_id": recount(nid, 2), "event": "credential_failure"})}, 400, oauth.CodeInvalidNotificationID},
+				{"id with a zero count", req{path: PathNotification, body: mustJSON(t, map[string]any{"notification_id": recount(nid, 0), "event": "credential_failure"})}, 400, oauth.CodeInvalidNotificationID},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					wantError(t, h.send(tc.r), tc.status, tc.code)
 				})
 			}
+			// Accepted for NotificationTTL after issuance, then unknown.
+			h.clock.Advance(defaultNotificationTTL + time.Second)
+			wantError(t, h.send(req{path: PathNotification, body: mustJSON(t, map[string]any{"notification_id": nid, "event": "credential_failure"})}), 400, oauth.CodeInvalidNotificationID)
 		})
 	}
 }

@@ -291,8 +291,6 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	}
 	now := s.o.Now()
 	resp := &credentialResponse{}
-	var ids []string
-	var items []storage.Item
 	signed, err := s.o.Signer.Sign(ctx, configID, cfg.DocType, claims, pk.keys)
 	if err != nil {
 		return nil, signerError(err)
@@ -300,6 +298,12 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	if len(signed) != len(pk.keys) {
 		return nil, oauth.ServerError(errors.New("signer returned a different number of credentials than keys"))
 	}
+	nid, err := newNotificationID(len(signed))
+	if err != nil {
+		return nil, oauth.ServerError(err)
+	}
+	ids, _ := recordIDs(nid)
+	items := make([]storage.Item, 0, len(signed))
 	for i, sg := range signed {
 		resp.Credentials = append(resp.Credentials, credentialObject{Credential: base64.RawURLEncoding.EncodeToString(sg.Credential)})
 		rec := IssuedRecord{
@@ -307,30 +311,18 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 			DeviceKeyJKT: pk.jkts[i], WalletProvider: g.WalletProvider, ClientID: g.ClientID,
 			KeyAttestationIssuer: pk.attestationIssuer, IssuedAt: now.Unix(),
 		}
-		exp := now.Add(s.o.RecordTTL)
 		if !sg.ValidUntil.IsZero() {
 			rec.ValidUntil = sg.ValidUntil.Unix()
-			if sg.ValidUntil.After(exp) {
-				exp = sg.ValidUntil
-			}
-		}
-		id, err := randomID()
-		if err != nil {
-			return nil, oauth.ServerError(err)
 		}
 		b, err := storage.Encode(rec)
 		if err != nil {
 			return nil, oauth.ServerError(err)
 		}
-		items = append(items, storage.Item{Kind: KindIssued, Key: id, Value: b, ExpiresAt: exp})
-		ids = append(ids, id)
+		items = append(items, storage.Item{Kind: KindIssued, Key: ids[i], Value: b, ExpiresAt: s.recordExpiry(&rec)})
 	}
-	nid, nitem, err := s.notificationItem(g, configID, ids, now)
-	if err != nil {
-		return nil, err
-	}
-	// The issued records and the notification in one store round trip.
-	if err := storage.CreateAll(ctx, s.o.Store, append(items, nitem)); err != nil {
+	// The issued records in one store round trip; the notification_id
+	// needs no record of its own (see recordIDs).
+	if err := storage.CreateAll(ctx, s.o.Store, items); err != nil {
 		return nil, wireError(err)
 	}
 	resp.NotificationID = nid
@@ -367,8 +359,8 @@ func randomID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// secretKey is the store key of a wallet-held identifier (transaction_id,
-// notification_id): its SHA-256, so the store never holds the value itself.
+// secretKey is the store key of a wallet-held identifier (transaction_id):
+// its SHA-256, so the store never holds the value itself.
 func secretKey(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(sum[:])

@@ -2,7 +2,11 @@ package credential
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,32 +21,48 @@ const (
 	NotificationDeleted  = "credential_deleted"
 )
 
-// notificationRecord binds a notification_id (kind KindNotification) to the
-// client it was issued to and the issued-credential records it covers.
-type notificationRecord struct {
-	V               int      `cbor:"v"`
-	ClientID        string   `cbor:"cid"`
-	ConfigurationID string   `cbor:"cfg"`
-	WalletProvider  string   `cbor:"wp"`
-	Records         []string `cbor:"recs"`
-	Event           string   `cbor:"ev,omitempty"`
-	Expires         int64    `cbor:"exp"`
+// A notification_id (VCI §11) is base64url(seed || n): 16 random bytes and
+// the number of credentials of the response (1..255). The issued-credential
+// records of the response are stored under ids derived from it
+// (recordIDs), so no record of the notification_id itself is kept: the
+// notification endpoint finds the records by deriving their ids, and the
+// records carry the client the credentials went to. The derivation is
+// one-way: a record id (in the audit log, in events) does not reveal the
+// notification_id.
+const notificationSeedLen = 16
+
+// newNotificationID returns a fresh notification_id covering n credentials.
+func newNotificationID(n int) (string, error) {
+	if n < 1 || n > 255 {
+		return "", fmt.Errorf("credential: %d credentials in one response", n)
+	}
+	b := make([]byte, notificationSeedLen+1)
+	if _, err := rand.Read(b[:notificationSeedLen]); err != nil {
+		return "", err
+	}
+	b[notificationSeedLen] = byte(n)
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// notificationItem returns a fresh notification_id and the record to
-// create for it; the caller stores it together with the issued records.
-func (s *Service) notificationItem(g *oauth.Grant, configID string, records []string, now time.Time) (string, storage.Item, error) {
-	nid, err := randomID()
-	if err != nil {
-		return "", storage.Item{}, oauth.ServerError(err)
+// recordIDs derives the issued-record ids of a notification_id:
+// base64url(SHA-256("issued" 0x00 seed || n || i)[:16]) for i < n (n in the
+// input, so an altered count names no record). It reports false for a
+// value that is not a notification_id of this format.
+func recordIDs(nid string) ([]string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(nid)
+	if err != nil || len(b) != notificationSeedLen+1 || b[notificationSeedLen] == 0 {
+		return nil, false
 	}
-	exp := now.Add(s.o.NotificationTTL)
-	b, err := storage.Encode(notificationRecord{V: 1, ClientID: g.ClientID, ConfigurationID: configID,
-		WalletProvider: g.WalletProvider, Records: records, Expires: exp.Unix()})
-	if err != nil {
-		return "", storage.Item{}, oauth.ServerError(err)
+	n := int(b[notificationSeedLen])
+	ids := make([]string, n)
+	msg := make([]byte, 0, 7+notificationSeedLen+2)
+	msg = append(msg, "issued\x00"...)
+	msg = append(msg, b...)
+	for i := range n {
+		sum := sha256.Sum256(append(msg, byte(i)))
+		ids[i] = base64.RawURLEncoding.EncodeToString(sum[:16])
 	}
-	return nid, storage.Item{Kind: KindNotification, Key: secretKey(nid), Value: b, ExpiresAt: exp}, nil
+	return ids, true
 }
 
 func notificationRequestError(msg string) *oauth.Error {
@@ -86,89 +106,93 @@ func (s *Service) serveNotification(w http.ResponseWriter, r *http.Request) (err
 	if !ok || has && !validDescription(desc) {
 		return notificationRequestError("event_description must be printable ASCII without quote or backslash")
 	}
-	key := secretKey(nid)
-	for range 5 {
-		old, err := s.o.Store.Get(ctx, KindNotification, key)
-		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrAlreadyUsed) {
-			return oauth.New(http.StatusBadRequest, oauth.CodeInvalidNotificationID, "notification_id unknown or expired")
-		}
-		if err != nil {
-			return wireError(err)
-		}
-		var rec notificationRecord
-		if err := storage.Decode(old, &rec); err != nil {
-			return oauth.ServerError(err)
-		}
-		// Notification ids are bound to the client they were issued to.
-		if rec.ClientID != g.ClientID {
-			return oauth.New(http.StatusBadRequest, oauth.CodeInvalidNotificationID, "notification_id unknown or expired")
-		}
-		if rec.Event == ev {
-			s.setDPoPNonce(w)
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		rec.Event = ev
-		b, err := storage.Encode(rec)
-		if err != nil {
-			return oauth.ServerError(err)
-		}
-		err = s.o.Store.Swap(ctx, KindNotification, key, old, b, time.Unix(rec.Expires, 0))
-		if errors.Is(err, storage.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return wireError(err)
-		}
-		if err := s.markRecords(ctx, rec.Records, ev); err != nil {
-			return wireError(err)
-		}
-		s.emit(ctx, Event{Type: EventNotification, ConfigurationID: rec.ConfigurationID, ClientID: rec.ClientID,
-			WalletProvider: rec.WalletProvider, Count: len(rec.Records), RecordIDs: rec.Records, NotificationEvent: ev})
-		s.setDPoPNonce(w)
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+	ids, ok := recordIDs(nid)
+	if !ok {
+		return unknownNotification()
 	}
-	return oauth.Unavailable(1, storage.ErrConflict)
+	// The first record decides: it must exist, belong to this client and be
+	// within NotificationTTL of issuance; its compare-and-swap makes one
+	// request the one that reports the event.
+	first, changed, err := s.markRecord(ctx, ids[0], ev, g.ClientID)
+	if err != nil {
+		return err
+	}
+	if first == nil {
+		return unknownNotification()
+	}
+	// The other records follow (they are also brought up to date when an
+	// earlier request stopped after the first one).
+	for _, id := range ids[1:] {
+		if _, _, err := s.markRecord(ctx, id, ev, g.ClientID); err != nil {
+			return err
+		}
+	}
+	if changed {
+		s.emit(ctx, Event{Type: EventNotification, ConfigurationID: first.ConfigurationID, ClientID: first.ClientID,
+			WalletProvider: first.WalletProvider, Count: len(ids), RecordIDs: ids, NotificationEvent: ev})
+	}
+	s.setDPoPNonce(w)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-// markRecords sets the notification status of issued-credential records.
-// Records that expired are skipped.
-func (s *Service) markRecords(ctx context.Context, ids []string, ev string) error {
-	now := s.o.Now().Unix()
-	for _, id := range ids {
-		for attempt := 0; ; attempt++ {
-			old, err := s.o.Store.Get(ctx, KindIssued, id)
-			if errors.Is(err, storage.ErrNotFound) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			var rec IssuedRecord
-			if err := storage.Decode(old, &rec); err != nil {
-				return err
-			}
-			rec.NotificationStatus, rec.NotificationAt = ev, now
-			b, err := storage.Encode(rec)
-			if err != nil {
-				return err
-			}
-			exp := time.Unix(rec.IssuedAt, 0).Add(s.o.RecordTTL)
-			if v := time.Unix(rec.ValidUntil, 0); rec.ValidUntil != 0 && v.After(exp) {
-				exp = v
-			}
-			err = s.o.Store.Swap(ctx, KindIssued, id, old, b, exp)
-			if errors.Is(err, storage.ErrConflict) && attempt < 5 {
-				continue
-			}
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			break
+func unknownNotification() *oauth.Error {
+	return oauth.New(http.StatusBadRequest, oauth.CodeInvalidNotificationID, "notification_id unknown or expired")
+}
+
+// markRecord sets the notification status of one issued-credential record
+// of client clientID to ev. It returns the record (nil if it does not exist,
+// has expired for notifications or belongs to another client) and whether
+// this call changed it.
+func (s *Service) markRecord(ctx context.Context, id, ev, clientID string) (*IssuedRecord, bool, error) {
+	now := s.o.Now()
+	for range 5 {
+		old, err := s.o.Store.Get(ctx, KindIssued, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, false, nil
 		}
+		if err != nil {
+			return nil, false, wireError(err)
+		}
+		var rec IssuedRecord
+		if err := storage.Decode(old, &rec); err != nil {
+			return nil, false, oauth.ServerError(err)
+		}
+		// Notification ids are bound to the client they were issued to and
+		// accepted for NotificationTTL.
+		if rec.ClientID != clientID || now.After(time.Unix(rec.IssuedAt, 0).Add(s.o.NotificationTTL)) {
+			return nil, false, nil
+		}
+		if rec.NotificationStatus == ev {
+			return &rec, false, nil
+		}
+		rec.NotificationStatus, rec.NotificationAt = ev, now.Unix()
+		b, err := storage.Encode(rec)
+		if err != nil {
+			return nil, false, oauth.ServerError(err)
+		}
+		err = s.o.Store.Swap(ctx, KindIssued, id, old, b, s.recordExpiry(&rec))
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			continue
+		case errors.Is(err, storage.ErrNotFound):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, wireError(err)
+		}
+		return &rec, true, nil
 	}
-	return nil
+	return nil, false, oauth.Unavailable(1, storage.ErrConflict)
+}
+
+// recordExpiry is when an issued-credential record leaves the store: RecordTTL
+// after issuance, or the credential's validUntil if that is later.
+func (s *Service) recordExpiry(rec *IssuedRecord) time.Time {
+	exp := time.Unix(rec.IssuedAt, 0).Add(s.o.RecordTTL)
+	if v := time.Unix(rec.ValidUntil, 0); rec.ValidUntil != 0 && v.After(exp) {
+		exp = v
+	}
+	return exp
 }
 
 // validDescription: %x20-21 / %x23-5B / %x5D-7E (VCI §11.1).

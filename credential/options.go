@@ -37,10 +37,9 @@ const (
 
 // Store kinds written by this package.
 const (
-	KindIssued       = "issued"       // IssuedRecord, key = record id
-	KindDeferred     = "deferred"     // deferred transaction, key = SHA-256 of transaction_id
-	KindNotification = "notification" // notification binding, key = SHA-256 of notification_id
-	KindKeyProofJTI  = "kproof"       // replay cache of key proof jti values
+	KindIssued      = "issued"   // IssuedRecord, key = record id
+	KindDeferred    = "deferred" // deferred transaction, key = SHA-256 of transaction_id
+	KindKeyProofJTI = "kproof"   // replay cache of key proof jti values
 )
 
 // Configuration is what the issuance service needs to know about one entry of

@@ -31,6 +31,7 @@ const (
 	PathHealthz = "/healthz"
 	PathReadyz  = "/readyz"
 	PathMetrics = "/metrics"
+	PathPprof   = "/debug/pprof/" // + profile name, when Options.Pprof is set
 )
 
 // Handlers are the protocol endpoints; nil = not mounted. A handler receives

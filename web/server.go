@@ -46,6 +46,10 @@ type Options struct {
 	HandlerTimeout time.Duration
 	// RetryAfter is the Retry-After seconds of 503 answers; 0 = 5.
 	RetryAfter int
+	// PprofTokens, when set, serves the Go runtime profiles of
+	// net/http/pprof under PathPprof beside /metrics, to callers that
+	// present one of them as a bearer token.
+	PprofTokens []string
 	// Limit, when set, wraps the handler of every Limited route (rate
 	// limiting, see package ratelimit). It runs after the request id, body
 	// limit and CORS preflight handling, so preflights are not counted.
@@ -62,6 +66,8 @@ type Server struct {
 	byPath  map[string]*Route
 	metrics *metrics
 	tokens  [][32]byte
+	// pprofTokens guard PathPprof (Options.PprofTokens).
+	pprofTokens [][32]byte
 	// draining is set once shutdown starts: /readyz answers 503 so that
 	// load balancers stop routing here while in-flight requests finish.
 	draining atomic.Bool
@@ -93,11 +99,11 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: o.Logger, metrics: m, byPath: map[string]*Route{}}
-	for _, t := range o.AdminTokens {
-		if t == "" {
-			return nil, errors.New("web: empty admin token")
-		}
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	if s.tokens, err = hashTokens(o.AdminTokens); err != nil {
+		return nil, err
+	}
+	if s.pprofTokens, err = hashTokens(o.PprofTokens); err != nil {
+		return nil, err
 	}
 	s.main = s.newEcho()
 	if o.SeparateAdmin {
@@ -110,6 +116,10 @@ func New(o Options) (*Server, error) {
 		{Name: "readyz", Methods: get, Path: PathReadyz, Handler: http.HandlerFunc(s.readyz), NoStore: true},
 		{Name: "metrics", Methods: get, Path: PathMetrics, NoStore: true, Admin: true,
 			Handler: promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})},
+	}
+	if len(o.PprofTokens) > 0 {
+		ops = append(ops, Route{Name: "pprof", Methods: get, Path: PathPprof + "*", NoStore: true, Admin: true,
+			Handler: http.HandlerFunc(servePprof)})
 	}
 	s.routes = append(s.routes, ops...)
 	for i := range s.routes {
@@ -127,8 +137,11 @@ func New(o Options) (*Server, error) {
 			handler = o.Limit(r.Name, handler)
 		}
 		h := s.wrap(handler)
-		if r.Admin && r.Name != "metrics" && len(s.tokens) > 0 {
-			h = s.requireAdmin(h)
+		switch {
+		case r.Name == "pprof":
+			h = requireBearer(s.pprofTokens, h)
+		case r.Admin && r.Name != "metrics" && len(s.tokens) > 0:
+			h = requireBearer(s.tokens, h)
 		}
 		for _, m := range r.Methods {
 			e.Add(m, r.Path, h)
@@ -151,6 +164,18 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.observe)
 	return e
+}
+
+// hashTokens hashes bearer tokens for requireBearer.
+func hashTokens(tokens []string) ([][32]byte, error) {
+	var out [][32]byte
+	for _, t := range tokens {
+		if t == "" {
+			return nil, errors.New("web: empty admin token")
+		}
+		out = append(out, sha256.Sum256([]byte(t)))
+	}
+	return out, nil
 }
 
 // Handler is the public HTTP handler.
@@ -180,7 +205,7 @@ func (s *Server) wrap(h http.Handler) echo.HandlerFunc {
 
 // requireAdmin checks the admin bearer token (RFC 6750 §2.1) in constant time
 // against every configured token (hashed, so lengths do not leak either).
-func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+func requireBearer(tokens [][32]byte, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		auth := c.Request().Header.Values("Authorization")
 		var tok string
@@ -195,7 +220,7 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sum := sha256.Sum256([]byte(tok))
 		match := 0
-		for _, t := range s.tokens {
+		for _, t := range tokens {
 			match |= subtle.ConstantTimeCompare(sum[:], t[:])
 		}
 		if match != 1 {

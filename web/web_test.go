@@ -465,3 +465,39 @@ func TestCORS(t *testing.T) {
 		t.Fatal("admin API allows cross-origin calls")
 	}
 }
+
+// TestPprof: the profiles are mounted only with PprofTokens and only for
+// callers presenting one of them; without tokens the path is not routed.
+func TestPprof(t *testing.T) {
+	const tok = "pprof-token-0123456789abcdef0123456789"
+	off := newFixture(t, nil)
+	if res, _ := off.do(t, "GET", PathPprof+"goroutine?debug=1", "", ""); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("pprof without tokens: %d, want 404", res.StatusCode)
+	}
+	f := newFixture(t, func(o *Options) { o.PprofTokens = []string{tok} })
+	res, _ := f.do(t, "GET", PathPprof+"goroutine?debug=1", "", "")
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("pprof without bearer: %d, want 401", res.StatusCode)
+	}
+	res, _ = f.do(t, "GET", PathPprof+"goroutine?debug=1", "", "", "Authorization", "Bearer wrong-token-0123456789abcdef0123")
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("pprof with a wrong bearer: %d, want 401", res.StatusCode)
+	}
+	for path, want := range map[string]string{
+		"goroutine?debug=1": "goroutine profile:",
+		"":                  "Types of profiles available",
+		"cmdline":           "",
+	} {
+		req, _ := http.NewRequest("GET", f.ts.URL+PathPprof+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %.200s", path, res.StatusCode, b)
+		}
+	}
+}

@@ -39,6 +39,8 @@ type options struct {
 	pacedFlows  int
 	pacedLoad   float64
 	issuerEnv   []string
+	pprof       string
+	pprofSecs   int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -80,8 +82,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var env envList
 	fs.Var(&env, "issuer-env", "KEY=VALUE added to the issuer's environment (repeatable), e.g. GOGC=200")
 	fs.StringVar(&o.perf, "perf", "", "record the issuer with `perf record -g` during the timed single-credential flows into FILE.<backend> (profiling costs CPU: do not read the figures of such a run)")
+	fs.StringVar(&o.pprof, "pprof", "", "take a Go CPU profile of the issuer (its /debug/pprof/profile, admin.pprof on) from the start of the timed single-credential flows into FILE.<backend>; read it with go tool pprof")
+	fs.IntVar(&o.pprofSecs, "pprof-seconds", 10, "length of the -pprof profile; choose -flows so that the timed flows last at least as long")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if o.pprof != "" {
+		env = append(env, "ISSUER_ADMIN_PPROF=true")
 	}
 	o.backends = strings.Split(*backends, ",")
 	o.issuerEnv = env
@@ -260,6 +267,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 			return nil, err
 		}
 	}
+	var prof *pprofRecorder
+	if o.pprof != "" {
+		prof = startPprof(ctx, env.http, p.base, o.pprofSecs, o.pprof+"."+backend)
+	}
 	r.single = env.run(ctx, offers, 0)
 	cpu2, _ := procCPU(p.pid())
 	if rds != nil {
@@ -268,6 +279,11 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	}
 	if rec != nil {
 		if err := rec.stop(); err != nil {
+			return nil, err
+		}
+	}
+	if prof != nil {
+		if err := prof.wait(); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -458,3 +459,41 @@ func (p *perfRecorder) stop() error {
 	}
 	return err
 }
+
+// pprofRecorder fetches a CPU profile from the issuer's admin API.
+type pprofRecorder struct{ done chan error }
+
+// startPprof requests a profile of secs seconds, written to out.
+func startPprof(ctx context.Context, c *http.Client, base string, secs int, out string) *pprofRecorder {
+	p := &pprofRecorder{done: make(chan error, 1)}
+	go func() {
+		p.done <- func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+			res, err := c.Do(req)
+			if err != nil {
+				return fmt.Errorf("pprof: %w", err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("pprof: HTTP %d", res.StatusCode)
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, res.Body); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}()
+	}()
+	return p
+}
+
+// wait blocks until the profile is written.
+func (p *pprofRecorder) wait() error { return <-p.done }

@@ -217,6 +217,10 @@ func (a *app) buildWeb(context.Context) error {
 	if a.store != nil {
 		ready = a.store.Ping
 	}
+	var pprofTokens []string
+	if a.cfg.Admin.Pprof {
+		pprofTokens = a.cfg.Admin.Tokens
+	}
 	a.web, err = web.New(web.Options{
 		PathPrefix:     prefix,
 		Handlers:       a.handlers,
@@ -227,6 +231,7 @@ func (a *app) buildWeb(context.Context) error {
 		MaxBodyBytes:   h.MaxBodyBytes,
 		HandlerTimeout: h.HandlerTimeout.D(),
 		Limit:          a.rateLimit(),
+		PprofTokens:    pprofTokens,
 	})
 	return err
 }
