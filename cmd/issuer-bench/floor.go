@@ -111,3 +111,74 @@ func measureFloor(iterations int) floor {
 	slices.Sort(ss)
 	return floor{verify: vs[batches/2], sign: ss[batches/2]}
 }
+
+// floorProbe times one flow's signature operations (floorVerifies verifies
+// and one signature) in short bursts while the timed flows run, on a thread
+// of its own, so that the floor is also known under the load of the run: a
+// busy machine makes every operation cost more CPU (caches, context
+// switches), the issuer's signatures as much as the probe's.
+type floorProbe struct {
+	stop chan struct{}
+	done chan floor
+}
+
+// startFloorProbe starts a probe that runs one burst every interval (about
+// 0.5 ms of CPU each).
+func startFloorProbe(interval time.Duration) *floorProbe {
+	p := &floorProbe{stop: make(chan struct{}), done: make(chan floor, 1)}
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		msg := make([]byte, 1024)
+		_, _ = rand.Read(msg)
+		d := sha256.Sum256(msg)
+		sig, err := ecdsa.SignASN1(rand.Reader, key, d[:])
+		if err != nil {
+			panic(err)
+		}
+		var vs, ss []time.Duration
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				if len(vs) == 0 {
+					p.done <- floor{}
+					return
+				}
+				slices.Sort(vs)
+				slices.Sort(ss)
+				p.done <- floor{verify: vs[len(vs)/2], sign: ss[len(ss)/2]}
+				return
+			case <-t.C:
+			}
+			start := threadCPU()
+			for range floorVerifies {
+				h := sha256.Sum256(msg)
+				if !ecdsa.VerifyASN1(&key.PublicKey, h[:], sig) {
+					panic("verify failed")
+				}
+			}
+			mid := threadCPU()
+			h := sha256.Sum256(msg)
+			if _, err := ecdsa.SignASN1(rand.Reader, key, h[:]); err != nil {
+				panic(err)
+			}
+			end := threadCPU()
+			vs = append(vs, (mid-start)/floorVerifies)
+			ss = append(ss, end-mid)
+		}
+	}()
+	return p
+}
+
+// finish stops the probe and returns the median burst's per-operation
+// costs (zero if no burst ran).
+func (p *floorProbe) finish() floor {
+	close(p.stop)
+	return <-p.done
+}

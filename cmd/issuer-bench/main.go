@@ -120,12 +120,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type backendReport struct {
 	backend string
 	floor   floor
-	single  loadResult
-	batch   *loadResult
-	paced   *loadResult
-	pacedAt float64 // flows/s offered
+	// runFloor is the floor timed during the timed single-credential flows
+	// (floorProbe); zero when the run was too short for a burst.
+	runFloor floor
+	single   loadResult
+	batch    *loadResult
+	paced    *loadResult
+	pacedAt  float64 // flows/s offered
 
 	singleCPU, batchCPU, adminCPU time.Duration
+	pacedCPU                      time.Duration
 	redisCPU                      time.Duration // redis-server CPU over the timed single-credential flows
 	adminOffers                   int
 	adminWall                     time.Duration
@@ -133,6 +137,7 @@ type backendReport struct {
 	goroutinesBefore, goroutines  float64
 	heapBefore, heapAfter         float64 // go_memstats_heap_inuse_bytes
 	redisBytes                    int64   // used_memory growth over the timed flows
+	redisClientBytes              int64   // of it, growth of the client connections' buffers
 	redisKinds                    []redisKind
 	redisCommands                 map[string]int64 // calls during the timed single-credential flows
 	redisFlows                    int
@@ -233,10 +238,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		env.rec.reset()
 	}
 	r.goroutinesBefore, r.heapBefore = scrapeGauges(p.base)
-	var redisBefore int64
+	var redisBefore, clientsBefore int64
 	var cmdsBefore map[string]int64
 	if rds != nil {
-		if redisBefore, err = rds.usedMemory(ctx); err != nil {
+		if redisBefore, clientsBefore, err = rds.usedMemory(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -271,8 +276,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	if o.pprof != "" {
 		prof = startPprof(ctx, env.http, p.base, o.pprofSecs, o.pprof+"."+backend)
 	}
+	probe := startFloorProbe(50 * time.Millisecond)
 	r.single = env.run(ctx, offers, 0)
 	cpu2, _ := procCPU(p.pid())
+	r.runFloor = probe.finish()
 	if rds != nil {
 		rcpu2, _ := procCPU(rds.cmd.Process.Pid)
 		r.redisCPU = rcpu2 - rcpu1
@@ -290,11 +297,12 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	r.singleCPU = cpu2 - cpu1
 	env.rec.reset()
 	if rds != nil {
-		after, err := rds.usedMemory(ctx)
+		after, clientsAfter, err := rds.usedMemory(ctx)
 		if err != nil {
 			return nil, err
 		}
 		r.redisBytes, r.redisFlows = after-redisBefore, r.single.flows
+		r.redisClientBytes = clientsAfter - clientsBefore
 		cmds, err := rds.commandStats(ctx)
 		if err != nil {
 			return nil, err
@@ -326,8 +334,10 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 			return nil, err
 		}
 		r.pacedAt = o.pacedLoad * float64(r.single.flows) / r.single.wall.Seconds()
+		c0, _ := procCPU(p.pid())
 		pr := env.run(ctx, poffers, r.pacedAt)
-		r.paced = &pr
+		c1, _ := procCPU(p.pid())
+		r.paced, r.pacedCPU = &pr, c1-c0
 		env.rec.reset()
 	}
 	// Idle connections closed so the goroutine count shows what stays.
@@ -426,6 +436,10 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 		fmt.Fprintf(w, "server-bound capacity on this machine (%d CPUs / server CPU per flow%s): %.0f flows/s\n",
 			runtime.NumCPU(), map[bool]string{true: " incl. redis-server", false: ""}[r.backend == "redis"], float64(runtime.NumCPU())/total.Seconds())
 		fmt.Fprintf(w, "overhead factor (server CPU per flow / crypto floor): %.2f\n", float64(cpuFlow)/float64(r.floor.perFlow(1)))
+		if rf := r.runFloor; rf.verify > 0 {
+			fmt.Fprintf(w, "  crypto floor timed during these flows (a bench thread, same machine load): verify %s ms, sign %s ms, one flow %s ms; factor against it %.2f\n",
+				ms4(rf.verify), ms4(rf.sign), ms4(rf.perFlow(1)), float64(cpuFlow)/float64(rf.perFlow(1)))
+		}
 		performed := time.Duration(performedVerifies(o.freshWallet))*r.floor.verify + r.floor.sign
 		fmt.Fprintf(w, "  against the %d verify + 1 sign the issuer performs with warm caches (%s ms): %.2f\n",
 			performedVerifies(o.freshWallet), ms4(performed), float64(cpuFlow)/float64(performed))
@@ -456,6 +470,8 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 				slices.Sort(ds)
 				fmt.Fprintf(w, "  %-11s p50 %6s ms  p95 %6s ms  p99 %6s ms\n", name, ms(percentile(ds, 50)), ms(percentile(ds, 95)), ms(percentile(ds, 99)))
 			}
+			pcpu := r.pacedCPU / time.Duration(max(pr.flows, 1))
+			fmt.Fprintf(w, "  server CPU per flow at this load: %s ms; overhead factor %.2f\n", ms(pcpu), float64(pcpu)/float64(r.floor.perFlow(1)))
 			for _, e := range pr.errors {
 				fmt.Fprintf(w, "  paced error: %s\n", e)
 			}
@@ -463,8 +479,11 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 		fmt.Fprintf(w, "issuer peak RSS (VmHWM): %.1f MB; goroutines %.0f before the timed flows, %.0f after; heap in use %.1f MB before, %.1f MB after\n",
 			float64(r.hwmKB)/1024, r.goroutinesBefore, r.goroutines, r.heapBefore/(1<<20), r.heapAfter/(1<<20))
 		if r.backend == "redis" {
-			fmt.Fprintf(w, "redis: used_memory grew %d bytes over the %d timed flows = %d bytes per flow\n",
-				r.redisBytes, r.redisFlows, r.redisBytes/int64(max(r.redisFlows, 1)))
+			n := int64(max(r.redisFlows, 1))
+			fmt.Fprintf(w, "redis: used_memory grew %d bytes over the %d timed flows (their offers included) = %d bytes per flow\n",
+				r.redisBytes, r.redisFlows, r.redisBytes/n)
+			fmt.Fprintf(w, "  of it, client connection buffers (mem_clients_normal, per connection, not per flow) %d bytes; held by the flows: %d bytes per flow\n",
+				r.redisClientBytes, (r.redisBytes-r.redisClientBytes)/n)
 			var total int64
 			var names []string
 			for k, v := range r.redisCommands {

@@ -280,18 +280,33 @@ func startRedis(ctx context.Context, bin, dir string) (*redisProc, error) {
 	return r, nil
 }
 
-// usedMemory is INFO memory used_memory in bytes.
-func (r *redisProc) usedMemory(ctx context.Context) (int64, error) {
+// usedMemory is INFO memory used_memory and, of it, mem_clients_normal (the
+// query and output buffers of client connections), in bytes.
+func (r *redisProc) usedMemory(ctx context.Context) (used, clients int64, err error) {
 	s, err := r.client.Info(ctx, "memory").Result()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	found := 0
 	for _, line := range strings.Split(s, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			if used, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return 0, 0, err
+			}
+			found++
+		}
+		if v, ok := strings.CutPrefix(line, "mem_clients_normal:"); ok {
+			if clients, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return 0, 0, err
+			}
+			found++
 		}
 	}
-	return 0, errors.New("no used_memory in INFO memory")
+	if found != 2 {
+		return 0, 0, errors.New("no used_memory or mem_clients_normal in INFO memory")
+	}
+	return used, clients, nil
 }
 
 // redisKind is the keys of one kind ("<prefix><kind>:<key>").
