@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdoc-issuer/issuer/dpop/dpoptest"
 	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/wia/wiatest"
 )
 
 // TestPreAuthorizedGrant has one row per rule of the pre-authorized code
@@ -174,4 +176,28 @@ func mustPreAuth(t *testing.T, e *env, code string) *preAuthDTO {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestTokenReplayChecksPrecedeRedemption: the replay-cache writes of the
+// DPoP proof and the attestation PoP travel with the grant's first read
+// (storage.Pending); a replayed proof is refused before the code is touched,
+// so the wallet redeems it afterwards with fresh proofs.
+func TestTokenReplayChecksPrecedeRedemption(t *testing.T) {
+	for _, be := range []string{"memory", "redis"} {
+		t.Run(be, func(t *testing.T) {
+			opts := []envOpt{}
+			if be == "redis" {
+				opts = append(opts, withStore(redisStore(redisURL(t))))
+			}
+			e := newEnv(t, opts...)
+			w := e.newWallet("w1")
+			code := e.preAuthCode("493536")
+			dpopJTI, popJTI := []dpoptest.Option{dpoptest.JTI("dpop-jti-1")}, []wiatest.Option{wiatest.WithJTI("pop-jti-1")}
+			// A wrong tx_code: refused after both proofs were accepted.
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "000000"), dpopOpt: dpopJTI, popOpts: popJTI}), 400, oauth.CodeInvalidGrant)
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "493536"), dpopOpt: dpopJTI}), 400, oauth.CodeInvalidDPoPProof)
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "493536"), popOpts: popJTI}), 401, oauth.CodeInvalidClient)
+			mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "493536")}), 200)
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
 )
 
 type proofKey struct{}
@@ -74,7 +75,11 @@ func (s *Server) token(r *http.Request) (*tokenResponse, error) {
 	if len(proofs) == 0 {
 		return nil, oauth.InvalidDPoPProof("a DPoP proof is required at the token endpoint (HAIP §4, RFC 9449 §5)")
 	}
-	ctx := r.Context()
+	// The replay-cache writes of the DPoP proof and the attestation PoP go
+	// with the grant's first store read (storage.Pending), which answers
+	// with a replay before anything is consumed; Settle below covers a grant
+	// handler that read nothing.
+	ctx, pending := storage.WithPending(r.Context())
 	proof, err := s.o.DPoP.Verify(ctx, DPoPRequest{Method: http.MethodPost, URL: s.endpoints.Token, DPoP: proofs})
 	if err != nil {
 		return nil, err
@@ -89,6 +94,12 @@ func (s *Server) token(r *http.Request) (*tokenResponse, error) {
 	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, &Session{})
 	if err != nil {
+		if perr := pending.Err(); perr != nil {
+			return nil, perr
+		}
+		return nil, err
+	}
+	if err := pending.Settle(ctx); err != nil {
 		return nil, err
 	}
 	ares, err := s.provider.NewAccessResponse(ctx, ar)

@@ -123,7 +123,27 @@ func (s *Service) authorize(r *http.Request, path string) (*grantCtx, error) {
 	case token == "" || strings.ContainsAny(token, " \t,"):
 		return nil, resourceError(oauth.InvalidToken("malformed access token"))
 	}
-	g, err := s.o.Tokens.ValidateAccessToken(r.Context(), token)
+	// The DPoP proof is checked first, its replay-cache write deferred
+	// (storage.Pending) to travel with the access token's read; the key
+	// binding is checked once the token is known (RFC 9449 §4.3 step 12).
+	ctx, pending := storage.WithPending(r.Context())
+	proof, err := s.o.DPoP.Verify(ctx, dpop.Request{
+		Method:      r.Method,
+		URL:         s.Endpoint(path),
+		DPoP:        r.Header.Values(oauth.HeaderDPoP),
+		AccessToken: token,
+		Resource:    true,
+	})
+	if err != nil {
+		if e := oauth.As(err); e != nil {
+			return nil, resourceError(e)
+		}
+		return nil, wireError(err)
+	}
+	g, err := s.o.Tokens.ValidateAccessToken(ctx, token)
+	if perr := pending.Settle(ctx); perr != nil {
+		err = perr
+	}
 	if err != nil {
 		if e := oauth.As(err); e != nil {
 			return nil, resourceError(e)
@@ -133,19 +153,8 @@ func (s *Service) authorize(r *http.Request, path string) (*grantCtx, error) {
 	if g == nil || g.JKT == "" {
 		return nil, resourceError(oauth.InvalidToken("access token is not DPoP-bound"))
 	}
-	_, err = s.o.DPoP.Verify(r.Context(), dpop.Request{
-		Method:      r.Method,
-		URL:         s.Endpoint(path),
-		DPoP:        r.Header.Values(oauth.HeaderDPoP),
-		AccessToken: token,
-		BoundJKT:    g.JKT,
-		Resource:    true,
-	})
-	if err != nil {
-		if e := oauth.As(err); e != nil {
-			return nil, resourceError(e)
-		}
-		return nil, wireError(err)
+	if err := dpop.CheckBinding(proof, g.JKT, true); err != nil {
+		return nil, resourceError(oauth.As(err))
 	}
 	return &grantCtx{Grant: g}, nil
 }

@@ -117,6 +117,20 @@ type Proof struct {
 	IssuedAt time.Time
 }
 
+// CheckBinding is step 12 of RFC 9449 §4.3 for a proof verified without
+// Request.BoundJKT (its key binding checked once the bound key is known,
+// e.g. after the access token was read): the proof key must have thumbprint
+// boundJKT. The error is the one Verify gives for a mismatch.
+func CheckBinding(p *Proof, boundJKT string, resource bool) error {
+	if p != nil && boundJKT != "" && subtle.ConstantTimeCompare([]byte(p.JKT), []byte(boundJKT)) == 1 {
+		return nil
+	}
+	if resource {
+		return toError(&failure{code: oauth.CodeInvalidToken, desc: "access token is not bound to the DPoP proof key"}, true, "")
+	}
+	return toError(invalid("DPoP proof key does not match the bound key"), false, "")
+}
+
 // Nonce returns a fresh DPoP-Nonce value for a response (RFC 9449 §8.2).
 func (v *Verifier) Nonce() (string, error) {
 	if v.nonces == nil {
@@ -158,11 +172,14 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	if iat.After(from) {
 		from = iat
 	}
-	err := v.replay.Remember(ctx, ReplayKind, replayID(p.jkt, p.htu, p.JTI), from.Add(2*v.window))
+	// With a storage.Pending in ctx the write travels with the request's
+	// next store read, which then answers with the replay error.
+	replayed := toError(invalid("DPoP proof replayed (jti already used)"), r.Resource, "")
+	err := storage.Remember(ctx, v.replay, ReplayKind, replayID(p.jkt, p.htu, p.JTI), from.Add(2*v.window), replayed)
 	switch {
 	case err == nil:
-	case errors.Is(err, storage.ErrAlreadyUsed):
-		return nil, toError(invalid("DPoP proof replayed (jti already used)"), r.Resource, "")
+	case err == error(replayed):
+		return nil, replayed
 	default:
 		// Fail closed: never accept a proof whose replay check did not run.
 		return nil, oauth.Unavailable(retryAfter, fmt.Errorf("dpop: replay cache: %w", err))

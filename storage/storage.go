@@ -38,6 +38,10 @@ type Records interface {
 	// Get returns the live value. If it was consumed, Get returns the value it
 	// held together with ErrAlreadyUsed (so a reused authorization code can be
 	// traced to the grant it produced); if absent or expired, ErrNotFound.
+	// A store that is also a ReplayCache first writes the marks ctx's Pending
+	// holds for it (TakeMarks), in the same round trip where it can; if one
+	// was remembered before or could not be written, Get returns that
+	// outcome (Pending.Report) instead of the value.
 	Get(ctx context.Context, kind, key string) ([]byte, error)
 	// Consume atomically marks the value used and returns it. Exactly one of
 	// any number of concurrent callers gets the value with a nil error; the

@@ -568,12 +568,15 @@ func (v *Verifier) verifyPoP(ctx context.Context, s string, c *Client, now time.
 	h.Write([]byte(cl.Jti))
 	var sum [sha256.Size]byte
 	id := b64.EncodeToString(h.Sum(sum[:0]))
-	err = v.replay.Remember(ctx, ReplayKind, id, cl.Iat.t.Add(v.window+v.skew))
+	// With a storage.Pending in ctx the write travels with the request's
+	// next store read, which then answers with the replay error.
+	replayed := popErr("jti was already used (replay)")
+	err = storage.Remember(ctx, v.replay, ReplayKind, id, cl.Iat.t.Add(v.window+v.skew), replayed)
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrAlreadyUsed):
-		return popErr("jti was already used (replay)")
+	case err == replayed:
+		return replayed
 	case errors.Is(err, storage.ErrUnavailable):
 		return oauth.Unavailable(5, err)
 	default:

@@ -181,6 +181,15 @@ func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expires
 
 // Get implements storage.Records.
 func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
+	if p, marks := storage.TakeMarks(ctx, s); p != nil {
+		results := make([]error, len(marks))
+		for i, m := range marks {
+			results[i] = s.Remember(ctx, m.Kind, m.ID, m.ExpiresAt)
+		}
+		if err := p.Report(results); err != nil {
+			return nil, err
+		}
+	}
 	e, err := s.lock(ctx, kind, key)
 	if err != nil {
 		return nil, err

@@ -193,7 +193,16 @@ func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
 	if err := start(ctx, "get", kind); err != nil {
 		return nil, err
 	}
-	raw, err := s.c.Get(ctx, s.key(kind, key)).Bytes()
+	var raw []byte
+	var err error
+	if p, marks := storage.TakeMarks(ctx, s); p != nil {
+		raw, err = s.getWithMarks(ctx, kind, key, p, marks)
+	} else {
+		raw, err = s.c.Get(ctx, s.key(kind, key)).Bytes()
+	}
+	if e := (pendingError{}); errors.As(err, &e) {
+		return nil, e.err
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, storage.ErrNotFound
 	}
@@ -201,6 +210,43 @@ func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
 		return nil, fail("get", kind, err)
 	}
 	return s.live("get", kind, raw)
+}
+
+// pendingError carries the outcome of pending marks out of getWithMarks.
+type pendingError struct{ err error }
+
+func (e pendingError) Error() string { return e.err.Error() }
+
+// getWithMarks writes the pending marks (SET NX each, as Remember) and reads
+// key in one pipeline. If a mark was remembered before or could not be
+// written, the error is a pendingError with the Pending's outcome; else the
+// GET's reply.
+func (s *Store) getWithMarks(ctx context.Context, kind, key string, p *storage.Pending, marks []storage.Mark) ([]byte, error) {
+	now := s.now().UnixMilli()
+	keys, vals, ttls := make([]string, len(marks)), make([][]byte, len(marks)), make([]int64, len(marks))
+	pipe := s.c.Pipeline()
+	sets := make([]*redis.BoolCmd, len(marks))
+	for i, m := range marks {
+		exp := m.ExpiresAt.UnixMilli()
+		keys[i], vals[i], ttls[i] = s.key(m.Kind, m.ID), encodeValue(nil, exp, true), gcTTL(exp, now)
+		sets[i] = pipe.SetNX(ctx, keys[i], vals[i], time.Duration(ttls[i])*time.Millisecond)
+	}
+	get := pipe.Get(ctx, s.key(kind, key))
+	_, _ = pipe.Exec(ctx)
+	results := make([]error, len(marks))
+	for i, cmd := range sets {
+		created, err := cmd.Result()
+		switch {
+		case err != nil:
+			results[i] = fail("remember", marks[i].Kind, err)
+		case !created:
+			results[i] = s.createExisting(ctx, "remember", marks[i].Kind, keys[i], vals[i], now, ttls[i], storage.ErrAlreadyUsed)
+		}
+	}
+	if err := p.Report(results); err != nil {
+		return nil, pendingError{err}
+	}
+	return get.Bytes()
 }
 
 // live decodes a stored string read now: the value, with ErrAlreadyUsed if

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Counters", counters},
 		{"Race", race},
 		{"Batch", batch},
+		{"Pending", pending},
 		{"Close", closing},
 	}
 	for _, tier := range tiers {
