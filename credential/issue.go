@@ -1,14 +1,12 @@
 package credential
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -119,35 +117,15 @@ type credentialResponse struct {
 // §8.3.1.2 "duplicated parameter") and trailing data.
 func parseObject(b []byte, badCode string) (map[string]json.RawMessage, error) {
 	bad := func(msg string) error { return oauth.New(http.StatusBadRequest, badCode, "%s", msg) }
-	dec := json.NewDecoder(bytes.NewReader(b))
-	t, err := dec.Token()
-	if err != nil || t != json.Delim('{') {
-		return nil, bad("request body must be a JSON object")
-	}
-	obj := map[string]json.RawMessage{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, bad("request body is not valid JSON")
+	obj, dups, ok := objectMembers(b)
+	if !ok {
+		if json.Valid(b) {
+			return nil, bad("request body must be a JSON object")
 		}
-		k, ok := t.(string)
-		if !ok {
-			return nil, bad("request body is not valid JSON")
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, bad("request body is not valid JSON")
-		}
-		if _, dup := obj[k]; dup {
-			return nil, bad("duplicated parameter " + safeName(k))
-		}
-		obj[k] = v
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
 		return nil, bad("request body is not valid JSON")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad("trailing data after the JSON object")
+	if len(dups) > 0 {
+		return nil, bad("duplicated parameter " + safeName(dups[0]))
 	}
 	return obj, nil
 }

@@ -89,3 +89,92 @@ func skipSpace(b []byte, i int) int {
 	}
 	return i
 }
+
+// objectMembers decodes a JSON object into its members, names decoded and
+// values raw (sub-slices of b), in document order. b is checked with
+// json.Valid first; the split is then one pass over b. It reports false if b
+// is not valid JSON or not an object. Duplicate names are kept: the caller
+// decides about them.
+func objectMembers(b []byte) (map[string]json.RawMessage, []string, bool) {
+	if !json.Valid(b) {
+		return nil, nil, false
+	}
+	return splitObject(b)
+}
+
+// splitObject is objectMembers for b known to be valid JSON (a value inside
+// a document that passed json.Valid). It returns the members by name, and
+// the names that occur more than once.
+func splitObject(b []byte) (map[string]json.RawMessage, []string, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, nil, false
+	}
+	out := map[string]json.RawMessage{}
+	var dups []string
+	i = skipSpace(b, i+1)
+	if b[i] == '}' {
+		return out, nil, true
+	}
+	for {
+		end := skipString(b, i)
+		name, ok := jsonString(b[i:end])
+		if !ok {
+			return nil, nil, false
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
+		vend := skipValue(b, i)
+		if _, dup := out[name]; dup {
+			dups = append(dups, name)
+		}
+		out[name] = json.RawMessage(b[i:vend:vend])
+		i = skipSpace(b, vend)
+		if b[i] != ',' {
+			return out, dups, true // '}'
+		}
+		i = skipSpace(b, i+1)
+	}
+}
+
+// skipString returns the index after the JSON string starting at b[i] ('"')
+// of valid JSON.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the JSON value starting at b[i] of
+// valid JSON.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j
+}

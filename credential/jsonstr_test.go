@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -63,4 +64,80 @@ func benchJWTString() []byte {
 		s = append(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."[i%65])
 	}
 	return append(s, '"')
+}
+
+// TestObjectMembers: the splitter agrees with encoding/json on objects and
+// refuses what encoding/json refuses or what is not an object.
+func TestObjectMembers(t *testing.T) {
+	for _, in := range []string{
+		`{}`, ` { } `, `{"a":1}`, `{"a":"x","b":[1,{"c":"]}"}],"d":{"e":null}}`,
+		`{"a\"b":"q\\\"}","\u00e9":true, "n" : -1.5e3 }`, `{"a":[],"b":{}}`,
+		"{\n\t\"a\" :\r\n \"b\"\n}",
+	} {
+		got, dups, ok := objectMembers([]byte(in))
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(in), &want); err != nil || !ok || len(dups) != 0 {
+			t.Fatalf("%s: ok %v dups %v err %v", in, ok, dups, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d members, want %d", in, len(got), len(want))
+		}
+		for k, v := range want {
+			if string(got[k]) != string(v) {
+				t.Fatalf("%s: member %q = %s, want %s", in, k, got[k], v)
+			}
+		}
+	}
+	for _, in := range []string{``, `[]`, `"a"`, `{`, `{"a"}`, `{"a":1,}`, `{"a":1} x`, `null`, `{"a":01}`, "{\"a\":\"\x01\"}"} {
+		if _, _, ok := objectMembers([]byte(in)); ok {
+			t.Fatalf("%q accepted", in)
+		}
+	}
+	_, dups, ok := objectMembers([]byte(`{"a":1,"b":2,"a":3}`))
+	if !ok || len(dups) != 1 || dups[0] != "a" {
+		t.Fatalf("duplicates %v %v", dups, ok)
+	}
+}
+
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":[1,"]"],"b":{"c":"\""}}`, `{"\u0061":2,"a":3}`, `[1]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, dups, ok := objectMembers(b)
+		var want map[string]json.RawMessage
+		err := json.Unmarshal(b, &want)
+		if !ok {
+			if err == nil && want != nil {
+				t.Fatalf("%q refused, encoding/json decodes it", b)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q accepted, encoding/json: %v", b, err)
+		}
+		if len(dups) == 0 && len(got) != len(want) {
+			t.Fatalf("%q: %d members, want %d", b, len(got), len(want))
+		}
+		for k, v := range want {
+			// encoding/json keeps the last of duplicate names, as does the splitter.
+			if string(got[k]) != string(v) {
+				t.Fatalf("%q: member %q = %s, want %s", b, k, got[k], v)
+			}
+		}
+	})
+}
+
+// TestDecodeJOSEHeaderDuplicates: RFC 7515 §4, a header naming a member
+// twice is refused (encoding/json would keep the last one).
+func TestDecodeJOSEHeaderDuplicates(t *testing.T) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) + ".e30.sig" }
+	if _, err := decodeJOSEHeader(enc(`{"alg":"ES256","typ":"openid4vci-proof+jwt"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{`{"alg":"none","alg":"ES256"}`, `{"alg":"ES256","\u0061lg":"ES256"}`, `[]`, `{"alg":`} {
+		if _, err := decodeJOSEHeader(enc(h)); err == nil {
+			t.Fatalf("header %s accepted", h)
+		}
+	}
 }

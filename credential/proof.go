@@ -52,8 +52,8 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 	if isAbsent(raw) {
 		return nil, invalidProof("proofs missing: this configuration requires key binding")
 	}
-	var byType map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &byType); err != nil || byType == nil {
+	byType, dups, ok := objectMembers(raw)
+	if !ok || len(dups) > 0 {
 		return nil, invalidProof("proofs must be an object with one proof type")
 	}
 	if len(byType) != 1 {
@@ -494,9 +494,10 @@ func decodeJOSEHeader(compact string) (map[string]json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, errors.New("header is not a JSON object")
+	// RFC 7515 §4: a header with duplicate member names is refused.
+	m, dups, ok := objectMembers(b)
+	if !ok || len(dups) > 0 {
+		return nil, errors.New("header is not a JSON object with unique member names")
 	}
 	return m, nil
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // ErrorCodeRecorder is the code-only form of ErrorRecorder, for writers that
@@ -19,8 +20,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
 	if noStore {
 		h.Set(HeaderCacheControl, CacheNoStore)
 	}
+	// One buffer with its length: net/http then sends headers and body in
+	// one write instead of chunking bodies over 2 KiB.
+	b, err := json.Marshal(v)
+	if err != nil {
+		WriteError(w, ServerError(err))
+		return
+	}
+	b = append(b, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 // ErrorRecorder is implemented by response writers of the HTTP layer that
