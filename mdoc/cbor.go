@@ -430,3 +430,70 @@ func fromCBOR(v any) any {
 	}
 	return v
 }
+
+// appendHead appends the head of a data item of major type major (0..7)
+// with argument n in preferred serialization (RFC 8949 §4.2.1: the
+// shortest form).
+func appendHead(dst []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(dst, m|byte(n))
+	case n <= 0xff:
+		return append(dst, m|24, byte(n))
+	case n <= 0xffff:
+		return append(dst, m|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(dst, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+func appendText(dst []byte, s string) []byte {
+	return append(appendHead(dst, 3, uint64(len(s))), s...)
+}
+
+// taggedItem returns #6.24(bstr(IssuerSignedItem)) for one element: the
+// bytes ordEnc gives for issuerSignedItem wrapped by encodedCBOR (map of
+// four members in the order digestID, random, elementIdentifier,
+// elementValue), built in one buffer. value is the element's CBOR.
+func taggedItem(digestID uint32, random []byte, id string, value []byte) []byte {
+	const (
+		kDigestID = "digestID"
+		kRandom   = "random"
+		kID       = "elementIdentifier"
+		kValue    = "elementValue"
+	)
+	itemLen := 1 + // map(4)
+		1 + len(kDigestID) + headLen(uint64(digestID)) +
+		1 + len(kRandom) + headLen(uint64(len(random))) + len(random) +
+		headLen(uint64(len(kID))) + len(kID) + headLen(uint64(len(id))) + len(id) +
+		1 + len(kValue) + len(value)
+	b := make([]byte, 0, 2+headLen(uint64(itemLen))+itemLen)
+	b = append(b, 0xd8, tagEncodedCBOR) // tag 24
+	b = appendHead(b, 2, uint64(itemLen))
+	b = append(b, 0xa4)
+	b = appendText(b, kDigestID)
+	b = appendHead(b, 0, uint64(digestID))
+	b = appendText(b, kRandom)
+	b = append(appendHead(b, 2, uint64(len(random))), random...)
+	b = appendText(b, kID)
+	b = appendText(b, id)
+	b = appendText(b, kValue)
+	return append(b, value...)
+}
+
+// headLen is the size of a head with argument n in preferred serialization.
+func headLen(n uint64) int {
+	switch {
+	case n < 24:
+		return 1
+	case n <= 0xff:
+		return 2
+	case n <= 0xffff:
+		return 3
+	case n <= 0xffffffff:
+		return 5
+	}
+	return 9
+}

@@ -3,6 +3,7 @@ package mdoc
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,4 +110,52 @@ func TestDecodeOrderedMap(t *testing.T) {
 			t.Errorf("accepted %s", h)
 		}
 	}
+}
+
+// TestTaggedItemMatchesEncoder: the hand-built #6.24 IssuerSignedItem is
+// byte for byte what the reflective encoder gives, for every head size.
+func TestTaggedItemMatchesEncoder(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, tc := range []struct {
+		id     uint32
+		random int
+		name   string
+		value  any
+	}{
+		{0, 32, "family_name", "Mustermann"},
+		{23, 16, "age_over_18", true},
+		{24, 32, "portrait", make([]byte, 70000)},
+		{255, 32, long, long},
+		{256, 32, "issue_date", FullDate("2026-01-02")},
+		{65535, 24, "x", 1},
+		{65536, 32, "e", map[string]any{"a": []any{1, "b"}}},
+		{1<<32 - 1, 32, "", nil},
+	} {
+		value, err := detEnc.Marshal(tc.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		random := make([]byte, tc.random)
+		for i := range random {
+			random[i] = byte(i * 7)
+		}
+		item, err := ordEnc.Marshal(issuerSignedItem{DigestID: tc.id, Random: random, ElementIdentifier: tc.name, ElementValue: value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := encodedCBOR(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := taggedItem(tc.id, random, tc.name, value); !bytes.Equal(got, want) {
+			t.Fatalf("digestID %d %q:\n got %x\nwant %x", tc.id, tc.name, trimHex(got), trimHex(want))
+		}
+	}
+}
+
+func trimHex(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
 }

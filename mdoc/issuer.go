@@ -357,22 +357,11 @@ func (i *Issuer) sign(p *prepared, coseKey []byte) ([]byte, error) {
 		ids := shuffler.Perm(total) // digestIDs: a shuffle of 0..N+D-1 (mdoc.md §1.3)
 		items := make([]cbor.RawMessage, len(ns.elements))
 		digests := make(map[uint32][]byte, total)
+		salts := make([]byte, issuanceRandomLen*len(ns.elements))
+		_, _ = rand.Read(salts)
 		for n, el := range ns.elements {
-			salt := make([]byte, issuanceRandomLen)
-			_, _ = rand.Read(salt)
-			item, err := ordEnc.Marshal(issuerSignedItem{
-				DigestID:          uint32(ids[n]),
-				Random:            salt,
-				ElementIdentifier: el.id,
-				ElementValue:      el.value,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("mdoc: encoding item %s/%s: %w", ns.name, el.id, err)
-			}
-			tagged, err := encodedCBOR(item)
-			if err != nil {
-				return nil, err
-			}
+			salt := salts[n*issuanceRandomLen : (n+1)*issuanceRandomLen]
+			tagged := taggedItem(uint32(ids[n]), salt, el.id, el.value)
 			sum := sha256.Sum256(tagged) // over the whole #6.24 item (mdoc.md §1.5)
 			digests[uint32(ids[n])] = sum[:]
 			items[n] = tagged
