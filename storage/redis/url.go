@@ -18,25 +18,13 @@ type parsed struct {
 	cluster  *redis.ClusterOptions
 }
 
-// client builds the client. The protocol is RESP2 unless the URL asks for
-// another (?protocol=3): the store uses nothing of RESP3, and on a RESP3
-// connection go-redis looks for pending push notifications around every
-// command, a cost on each round trip.
 func (p *parsed) client() redis.UniversalClient {
-	resp2 := func(v *int) {
-		if *v == 0 {
-			*v = 2
-		}
-	}
 	switch {
 	case p.failover != nil:
-		resp2(&p.failover.Protocol)
 		return redis.NewFailoverClient(p.failover)
 	case p.cluster != nil:
-		resp2(&p.cluster.Protocol)
 		return redis.NewClusterClient(p.cluster)
 	}
-	resp2(&p.simple.Protocol)
 	return redis.NewClient(p.simple)
 }
 

@@ -125,33 +125,3 @@ func btoi(b bool) int {
 	}
 	return 0
 }
-
-// TestClientProtocol: RESP2 unless the URL asks for RESP3.
-func TestClientProtocol(t *testing.T) {
-	for url, want := range map[string]int{
-		"redis://h":                              2,
-		"redis://h?protocol=3":                   3,
-		"redis+sentinel://s1:26379/m":            2,
-		"redis+sentinel://s1:26379/m?protocol=3": 3,
-		"redis+cluster://a:7000,b:7001":          2,
-	} {
-		p, err := parseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := p.client()
-		var got int
-		switch {
-		case p.failover != nil:
-			got = p.failover.Protocol
-		case p.cluster != nil:
-			got = p.cluster.Protocol
-		default:
-			got = p.simple.Protocol
-		}
-		_ = c.Close()
-		if got != want {
-			t.Errorf("%s: protocol %d, want %d", url, got, want)
-		}
-	}
-}
