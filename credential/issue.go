@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -111,6 +113,48 @@ type credentialResponse struct {
 	NotificationID string             `json:"notification_id,omitempty"`
 	TransactionID  string             `json:"transaction_id,omitempty"`
 	Interval       int64              `json:"interval,omitempty"`
+}
+
+// AppendJSON implements oauth.JSONAppender: the bytes json.Marshal gives,
+// written directly (a credential is several KiB of base64url that
+// encoding/json would scan twice).
+func (r credentialResponse) AppendJSON(dst []byte) []byte {
+	n := 64 + len(r.NotificationID) + len(r.TransactionID)
+	for _, c := range r.Credentials {
+		n += len(c.Credential) + 20
+	}
+	dst = slices.Grow(dst, n)
+	dst = append(dst, '{')
+	sep := func() {
+		if dst[len(dst)-1] != '{' {
+			dst = append(dst, ',')
+		}
+	}
+	if len(r.Credentials) > 0 {
+		dst = append(dst, `"credentials":[`...)
+		for i, c := range r.Credentials {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"credential":`...)
+			dst = oauth.AppendJSONString(dst, c.Credential)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	if r.NotificationID != "" {
+		sep()
+		dst = oauth.AppendJSONString(append(dst, `"notification_id":`...), r.NotificationID)
+	}
+	if r.TransactionID != "" {
+		sep()
+		dst = oauth.AppendJSONString(append(dst, `"transaction_id":`...), r.TransactionID)
+	}
+	if r.Interval != 0 {
+		sep()
+		dst = strconv.AppendInt(append(dst, `"interval":`...), r.Interval, 10)
+	}
+	return append(dst, '}')
 }
 
 // parseObject decodes a JSON object, refusing duplicate members (VCI

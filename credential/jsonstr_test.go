@@ -141,3 +141,24 @@ func TestDecodeJOSEHeaderDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialResponseJSON: the hand-written encoding is byte for byte
+// json.Marshal's.
+func TestCredentialResponseJSON(t *testing.T) {
+	for _, r := range []credentialResponse{
+		{},
+		{Credentials: []credentialObject{{Credential: "b2gtc28"}}, NotificationID: "n-1_x"},
+		{Credentials: []credentialObject{{Credential: "a"}, {Credential: "b"}, {Credential: ""}}},
+		{TransactionID: "tx", Interval: 5},
+		{NotificationID: `q"<&>\` + "\x01é", TransactionID: "t", Interval: -1},
+		{Credentials: []credentialObject{{Credential: "\u2028"}}, Interval: 1 << 40},
+	} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	}
+}

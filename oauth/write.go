@@ -12,6 +12,27 @@ type ErrorCodeRecorder interface {
 	RecordErrorCode(code string)
 }
 
+// JSONAppender is a response body that encodes itself: AppendJSON appends
+// exactly what json.Marshal would give, without encoding/json's reflection
+// and its second scan of the output (large bodies, such as credentials).
+type JSONAppender interface {
+	AppendJSON(dst []byte) []byte
+}
+
+// AppendJSONString appends s as a JSON string exactly as json.Marshal
+// encodes it (HTML-safe escaping included).
+func AppendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
 // WriteJSON writes v as a JSON response with the given status. noStore adds
 // Cache-Control: no-store (responses with tokens, nonces, offers, credentials).
 func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
@@ -22,10 +43,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any, noStore bool) {
 	}
 	// One buffer with its length: net/http then sends headers and body in
 	// one write instead of chunking bodies over 2 KiB.
-	b, err := json.Marshal(v)
-	if err != nil {
-		WriteError(w, ServerError(err))
-		return
+	var b []byte
+	if a, ok := v.(JSONAppender); ok {
+		b = a.AppendJSON(nil)
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			WriteError(w, ServerError(err))
+			return
+		}
 	}
 	b = append(b, '\n')
 	h.Set("Content-Length", strconv.Itoa(len(b)))

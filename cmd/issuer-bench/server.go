@@ -478,36 +478,45 @@ func (p *perfRecorder) stop() error {
 // pprofRecorder fetches a CPU profile from the issuer's admin API.
 type pprofRecorder struct{ done chan error }
 
-// startPprof requests a profile of secs seconds, written to out.
+// startPprof requests a CPU profile of secs seconds, written to out, and
+// then the allocation profile (allocations since the start), written to
+// out + ".allocs".
 func startPprof(ctx context.Context, c *http.Client, base string, secs int, out string) *pprofRecorder {
 	p := &pprofRecorder{done: make(chan error, 1)}
 	go func() {
-		p.done <- func() error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+benchAdminToken)
-			res, err := c.Do(req)
-			if err != nil {
-				return fmt.Errorf("pprof: %w", err)
-			}
-			defer res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				return fmt.Errorf("pprof: HTTP %d", res.StatusCode)
-			}
-			f, err := os.Create(out)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, res.Body); err != nil {
-				f.Close()
-				return err
-			}
-			return f.Close()
-		}()
+		err := fetchProfile(ctx, c, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), out)
+		if err == nil {
+			err = fetchProfile(ctx, c, base+"/debug/pprof/allocs", out+".allocs")
+		}
+		p.done <- err
 	}()
 	return p
+}
+
+// fetchProfile writes the profile at url to out.
+func fetchProfile(ctx context.Context, c *http.Client, url, out string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	res, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: HTTP %d", res.StatusCode)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // wait blocks until the profile is written.
