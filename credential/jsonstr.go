@@ -104,35 +104,57 @@ func objectMembers(b []byte) (map[string]json.RawMessage, []string, bool) {
 
 // splitObject is objectMembers for b known to be valid JSON (a value inside
 // a document that passed json.Valid). It returns the members by name, and
-// the names that occur more than once.
+// the names that occur more than once. On other input it never panics but
+// its result is unspecified beyond ok = false for what is plainly not an
+// object.
 func splitObject(b []byte) (map[string]json.RawMessage, []string, bool) {
+	at := func(i int) byte {
+		if i < len(b) {
+			return b[i]
+		}
+		return 0
+	}
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
+	if at(i) != '{' {
 		return nil, nil, false
 	}
 	out := map[string]json.RawMessage{}
 	var dups []string
 	i = skipSpace(b, i+1)
-	if b[i] == '}' {
+	if at(i) == '}' {
 		return out, nil, true
 	}
 	for {
+		if at(i) != '"' {
+			return nil, nil, false
+		}
 		end := skipString(b, i)
 		name, ok := jsonString(b[i:end])
 		if !ok {
 			return nil, nil, false
 		}
-		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
+		i = skipSpace(b, end)
+		if at(i) != ':' {
+			return nil, nil, false
+		}
+		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return nil, nil, false
+		}
 		vend := skipValue(b, i)
 		if _, dup := out[name]; dup {
 			dups = append(dups, name)
 		}
 		out[name] = json.RawMessage(b[i:vend:vend])
 		i = skipSpace(b, vend)
-		if b[i] != ',' {
-			return out, dups, true // '}'
+		switch at(i) {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return out, dups, true
+		default:
+			return nil, nil, false
 		}
-		i = skipSpace(b, i+1)
 	}
 }
 

@@ -162,3 +162,21 @@ func TestCredentialResponseJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitObject: on any input the splitter of already validated JSON
+// neither panics nor differs from objectMembers where the input is valid.
+func FuzzSplitObject(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":`, `{"a"`, `{`, `{"a":[1,"]"`, `{"a":1,`, `{"a":1 x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gd, gok := splitObject(b)
+		if !json.Valid(b) {
+			return
+		}
+		want, wd, wok := objectMembers(b)
+		if gok != wok || len(got) != len(want) || len(gd) != len(wd) {
+			t.Fatalf("%q: split %v %d, members %v %d", b, gok, len(got), wok, len(want))
+		}
+	})
+}

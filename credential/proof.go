@@ -47,12 +47,14 @@ func invalidProof(format string, args ...any) *oauth.Error {
 // verifyProofs validates the proofs parameter (VCI §8.2, Appendix F) for
 // configuration cfg and returns the device keys to bind credentials to.
 // Nothing is consumed here: c_nonces are stateless, and jti values are
-// remembered by rememberProofs once the request can be served.
+// remembered by rememberProofs once the request can be served. raw is a
+// member value of a request object that parseObject accepted (valid JSON).
 func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.RawMessage, g *grantCtx) (*provenKeys, error) {
 	if isAbsent(raw) {
 		return nil, invalidProof("proofs missing: this configuration requires key binding")
 	}
-	byType, dups, ok := objectMembers(raw)
+	// raw is a member of the request object parseObject validated.
+	byType, dups, ok := splitObject(raw)
 	if !ok || len(dups) > 0 {
 		return nil, invalidProof("proofs must be an object with one proof type")
 	}
