@@ -95,6 +95,9 @@ type CatalogueConfig struct {
 // DefaultCatalogue or Catalogue.Extend.
 type Catalogue struct {
 	docTypes map[string]DocType
+	// mandatory lists each doctype's mandatory elements (namespace,
+	// identifier), so Validate does not walk the whole definition.
+	mandatory map[string][][2]string
 }
 
 // NewCatalogue checks the definitions and returns a catalogue. Defining the same
@@ -157,6 +160,18 @@ func (c *Catalogue) Extend(docTypes ...DocType) (*Catalogue, error) {
 			cur.Namespaces[nsName] = merged
 		}
 		out.docTypes[dt.DocType] = cur
+	}
+	out.mandatory = make(map[string][][2]string, len(out.docTypes))
+	for name, dt := range out.docTypes {
+		var m [][2]string
+		for nsName, ns := range dt.Namespaces {
+			for id, def := range ns.Elements {
+				if def.Mandatory {
+					m = append(m, [2]string{nsName, id})
+				}
+			}
+		}
+		out.mandatory[name] = m
 	}
 	return out, nil
 }
@@ -294,14 +309,9 @@ func (c *Catalogue) Validate(docType string, claims map[string]map[string]any) (
 		}
 		out[nsName] = conv
 	}
-	for nsName, ns := range dt.Namespaces {
-		for id, def := range ns.Elements {
-			if !def.Mandatory {
-				continue
-			}
-			if _, ok := claims[nsName][id]; !ok {
-				errs = append(errs, ClaimError{Path: nsName + "/" + id, Reason: "mandatory element missing"})
-			}
+	for _, m := range c.mandatory[docType] {
+		if _, ok := claims[m[0]][m[1]]; !ok {
+			errs = append(errs, ClaimError{Path: m[0] + "/" + m[1], Reason: "mandatory element missing"})
 		}
 	}
 	if len(errs) > 0 {

@@ -130,6 +130,7 @@ type backendReport struct {
 
 	singleCPU, batchCPU, adminCPU time.Duration
 	pacedCPU                      time.Duration
+	walletCPU                     time.Duration // this process (the wallets and the floor probe) over the timed flows
 	redisCPU                      time.Duration // redis-server CPU over the timed single-credential flows
 	adminOffers                   int
 	adminWall                     time.Duration
@@ -277,8 +278,11 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		prof = startPprof(ctx, env.http, p.base, o.pprofSecs, o.pprof+"."+backend)
 	}
 	probe := startFloorProbe(50 * time.Millisecond)
+	self0, _ := procCPU(os.Getpid())
 	r.single = env.run(ctx, offers, 0)
 	cpu2, _ := procCPU(p.pid())
+	self1, _ := procCPU(os.Getpid())
+	r.walletCPU = self1 - self0
 	r.runFloor = probe.finish()
 	if rds != nil {
 		rcpu2, _ := procCPU(rds.cmd.Process.Pid)
@@ -433,6 +437,7 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 			total += rf
 			fmt.Fprintf(w, "redis-server CPU per flow: %s ms\n", ms(rf))
 		}
+		fmt.Fprintf(w, "wallets' CPU per flow (this benchmark process, same cores): %s ms\n", ms(r.walletCPU/time.Duration(max(s.flows, 1))))
 		fmt.Fprintf(w, "server-bound capacity on this machine (%d CPUs / server CPU per flow%s): %.0f flows/s\n",
 			runtime.NumCPU(), map[bool]string{true: " incl. redis-server", false: ""}[r.backend == "redis"], float64(runtime.NumCPU())/total.Seconds())
 		fmt.Fprintf(w, "overhead factor (server CPU per flow / crypto floor): %.2f\n", float64(cpuFlow)/float64(r.floor.perFlow(1)))
