@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -116,7 +117,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "configuration invalid:\n%v\n", err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	// Log output is batched (logBuffer): one write per ~100 ms instead of
+	// one per request.
+	lb := newLogBuffer(stderr)
+	defer lb.Close()
+	log := slog.New(logHandler{Handler: newLogger(cfg.Log, lb).Handler(), buf: lb})
 	if unknown := config.UnknownEnv(os.Environ()); len(unknown) > 0 {
 		log.Warn("ignoring unknown ISSUER_* environment variables", "names", unknown)
 	}
