@@ -144,6 +144,18 @@ type backendReport struct {
 	redisFlows                    int
 }
 
+// headFloor is the floor the overhead factor divides by: the one timed
+// during the timed flows, under the load the issuer ran under (every
+// operation costs more CPU on a busy machine, the issuer's signatures as
+// much as the probe's); the idle-machine floor when the run was too short
+// for a probe burst.
+func (r *backendReport) headFloor() (floor, string) {
+	if r.runFloor.verify > 0 {
+		return r.runFloor, "during these flows (a bench thread, same machine load)"
+	}
+	return r.floor, "(idle machine, before the runs; the run was too short to time it during the flows)"
+}
+
 func (r *backendReport) errors() int {
 	n := r.single.errorCount
 	if r.batch != nil {
@@ -406,7 +418,7 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 		o.flows, o.batchFlows, o.batchSize, o.concurrency, o.freshWallet, o.issuerEnv)
 	if len(reports) > 0 {
 		f := reports[0].floor
-		fmt.Fprintf(w, "crypto floor: ES256 verify %s ms, sign %s ms; one flow = %d verify + 1 sign = %s ms; batch of %d = %d verify + %d sign = %s ms\n",
+		fmt.Fprintf(w, "crypto floor on the idle machine before the runs: ES256 verify %s ms, sign %s ms; one flow = %d verify + 1 sign = %s ms; batch of %d = %d verify + %d sign = %s ms\n",
 			ms4(f.verify), ms4(f.sign), floorVerifies, ms4(f.perFlow(1)), o.batchSize, floorVerifies, o.batchSize, ms4(f.perFlow(o.batchSize)))
 	}
 	var memTput float64
@@ -440,12 +452,11 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 		fmt.Fprintf(w, "wallets' CPU per flow (this benchmark process, same cores): %s ms\n", ms(r.walletCPU/time.Duration(max(s.flows, 1))))
 		fmt.Fprintf(w, "server-bound capacity on this machine (%d CPUs / server CPU per flow%s): %.0f flows/s\n",
 			runtime.NumCPU(), map[bool]string{true: " incl. redis-server", false: ""}[r.backend == "redis"], float64(runtime.NumCPU())/total.Seconds())
-		fmt.Fprintf(w, "overhead factor (server CPU per flow / crypto floor): %.2f\n", float64(cpuFlow)/float64(r.floor.perFlow(1)))
-		if rf := r.runFloor; rf.verify > 0 {
-			fmt.Fprintf(w, "  crypto floor timed during these flows (a bench thread, same machine load): verify %s ms, sign %s ms, one flow %s ms; factor against it %.2f\n",
-				ms4(rf.verify), ms4(rf.sign), ms4(rf.perFlow(1)), float64(cpuFlow)/float64(rf.perFlow(1)))
-		}
-		performed := time.Duration(performedVerifies(o.freshWallet))*r.floor.verify + r.floor.sign
+		hf, where := r.headFloor()
+		fmt.Fprintf(w, "crypto floor %s: ES256 verify %s ms, sign %s ms; one flow %s ms\n", where, ms4(hf.verify), ms4(hf.sign), ms4(hf.perFlow(1)))
+		fmt.Fprintf(w, "overhead factor (server CPU per flow / crypto floor): %.2f\n", float64(cpuFlow)/float64(hf.perFlow(1)))
+		fmt.Fprintf(w, "  against the floor timed on the idle machine before the runs (%s ms): %.2f\n", ms4(r.floor.perFlow(1)), float64(cpuFlow)/float64(r.floor.perFlow(1)))
+		performed := time.Duration(performedVerifies(o.freshWallet))*hf.verify + hf.sign
 		fmt.Fprintf(w, "  against the %d verify + 1 sign the issuer performs with warm caches (%s ms): %.2f\n",
 			performedVerifies(o.freshWallet), ms4(performed), float64(cpuFlow)/float64(performed))
 		if r.backend == "redis" && memTput > 0 {
@@ -457,7 +468,7 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 			bcpu := r.batchCPU / time.Duration(max(b.flows, 1))
 			fmt.Fprintf(w, "batch of %d: %d flows in %s, %.1f credentials/s, errors %d; server CPU %s ms per flow, %s ms per credential; %.2fx one single-credential flow; overhead factor %.2f\n",
 				o.batchSize, b.flows, b.wall.Round(time.Millisecond), float64(b.credentials)/b.wall.Seconds(), b.errorCount,
-				ms(bcpu), ms(bcpu/time.Duration(o.batchSize)), float64(bcpu)/float64(max(cpuFlow, 1)), float64(bcpu)/float64(r.floor.perFlow(o.batchSize)))
+				ms(bcpu), ms(bcpu/time.Duration(o.batchSize)), float64(bcpu)/float64(max(cpuFlow, 1)), float64(bcpu)/float64(hf.perFlow(o.batchSize)))
 			if d, ok := b.latencies["credential"]; ok {
 				d = slices.Clone(d)
 				slices.Sort(d)
@@ -476,7 +487,7 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 				fmt.Fprintf(w, "  %-11s p50 %6s ms  p95 %6s ms  p99 %6s ms\n", name, ms(percentile(ds, 50)), ms(percentile(ds, 95)), ms(percentile(ds, 99)))
 			}
 			pcpu := r.pacedCPU / time.Duration(max(pr.flows, 1))
-			fmt.Fprintf(w, "  server CPU per flow at this load: %s ms; overhead factor %.2f\n", ms(pcpu), float64(pcpu)/float64(r.floor.perFlow(1)))
+			fmt.Fprintf(w, "  server CPU per flow at this load: %s ms; overhead factor %.2f\n", ms(pcpu), float64(pcpu)/float64(hf.perFlow(1)))
 			for _, e := range pr.errors {
 				fmt.Fprintf(w, "  paced error: %s\n", e)
 			}
