@@ -116,6 +116,12 @@ func TestParseJWSRejects(t *testing.T) {
 		"crit":              "eyJhbGciOiJFUzI1NiIsImNyaXQiOlsiYiJdfQ.e30.AA",
 		"x5c not array":     "eyJhbGciOiJFUzI1NiIsIng1YyI6IngifQ.e30.AA",
 		"bad base64 header": "e$.e30.AA",
+		"LF in header":      "eyJhbGciOi\nJFUzI1NiJ9.e30.AA",
+		"CR in payload":     "eyJhbGciOiJFUzI1NiJ9.e3\r0.AA",
+		"LF in signature":   "eyJhbGciOiJFUzI1NiJ9.e30.A\nA",
+		"space in payload":  "eyJhbGciOiJFUzI1NiJ9.e 30.AA",
+		"plus in signature": "eyJhbGciOiJFUzI1NiJ9.e30.A+",
+		"NUL":               "eyJhbGciOiJFUzI1NiJ9.e30\x00.AA",
 	}
 	for name, s := range cases {
 		t.Run(name, func(t *testing.T) {
