@@ -71,7 +71,9 @@ func (s *Service) emit(ctx context.Context, e Event) {
 }
 
 // IssuedRecord is what the issuer keeps about each issued credential (kind
-// KindIssued) for status management and audit: no claim values.
+// KindIssued) for status management and audit: no claim values. It is
+// stored as an issuedDTO (V 2); records stored with these text keys (V 1)
+// are still read.
 type IssuedRecord struct {
 	V                    int    `cbor:"v"`
 	ConfigurationID      string `cbor:"cfg"`
@@ -95,11 +97,7 @@ func (s *Service) IssuedRecord(ctx context.Context, id string) (*IssuedRecord, e
 	if err != nil {
 		return nil, err
 	}
-	var r IssuedRecord
-	if err := storage.Decode(b, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return decodeIssued(b)
 }
 
 type credentialObject struct {
@@ -329,14 +327,14 @@ func (s *Service) issue(ctx context.Context, g *oauth.Grant, configID string, cf
 	for i, sg := range signed {
 		resp.Credentials = append(resp.Credentials, credentialObject{Credential: base64.RawURLEncoding.EncodeToString(sg.Credential)})
 		rec := IssuedRecord{
-			V: 1, ConfigurationID: configID, DocType: cfg.DocType, DSSerial: sg.DSSerial,
+			V: issuedV2, ConfigurationID: configID, DocType: cfg.DocType, DSSerial: sg.DSSerial,
 			DeviceKeyJKT: pk.jkts[i], WalletProvider: g.WalletProvider, ClientID: g.ClientID,
 			KeyAttestationIssuer: pk.attestationIssuer, IssuedAt: now.Unix(),
 		}
 		if !sg.ValidUntil.IsZero() {
 			rec.ValidUntil = sg.ValidUntil.Unix()
 		}
-		b, err := storage.Encode(rec)
+		b, err := encodeIssued(&rec)
 		if err != nil {
 			return nil, oauth.ServerError(err)
 		}

@@ -154,8 +154,8 @@ func (s *Service) markRecord(ctx context.Context, id, ev, clientID string) (*Iss
 		if err != nil {
 			return nil, false, wireError(err)
 		}
-		var rec IssuedRecord
-		if err := storage.Decode(old, &rec); err != nil {
+		rec, err := decodeIssued(old)
+		if err != nil {
 			return nil, false, oauth.ServerError(err)
 		}
 		// Notification ids are bound to the client they were issued to and
@@ -164,14 +164,14 @@ func (s *Service) markRecord(ctx context.Context, id, ev, clientID string) (*Iss
 			return nil, false, nil
 		}
 		if rec.NotificationStatus == ev {
-			return &rec, false, nil
+			return rec, false, nil
 		}
 		rec.NotificationStatus, rec.NotificationAt = ev, now.Unix()
-		b, err := storage.Encode(rec)
+		b, err := encodeIssued(rec)
 		if err != nil {
 			return nil, false, oauth.ServerError(err)
 		}
-		err = s.o.Store.Swap(ctx, KindIssued, id, old, b, s.recordExpiry(&rec))
+		err = s.o.Store.Swap(ctx, KindIssued, id, old, b, s.recordExpiry(rec))
 		switch {
 		case errors.Is(err, storage.ErrConflict):
 			continue
@@ -180,7 +180,7 @@ func (s *Service) markRecord(ctx context.Context, id, ev, clientID string) (*Iss
 		case err != nil:
 			return nil, false, wireError(err)
 		}
-		return &rec, true, nil
+		return rec, true, nil
 	}
 	return nil, false, oauth.Unavailable(1, storage.ErrConflict)
 }

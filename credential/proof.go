@@ -149,7 +149,7 @@ func (s *Service) verifyProofs(ctx context.Context, cfg Configuration, raw json.
 func (s *Service) rememberProofs(ctx context.Context, pk *provenKeys) error {
 	for _, m := range pk.jtis {
 		sum := sha256.Sum256([]byte(s.o.Issuer + "\x00" + m.id))
-		err := s.o.Store.Remember(ctx, KindKeyProofJTI, base64.RawURLEncoding.EncodeToString(sum[:]), m.exp)
+		err := s.o.Store.Remember(ctx, KindKeyProofJTI, base64.RawURLEncoding.EncodeToString(sum[:16]), m.exp)
 		switch {
 		case errors.Is(err, storage.ErrAlreadyUsed):
 			return invalidProof("key proof replayed (jti seen before)")

@@ -567,7 +567,7 @@ func (v *Verifier) verifyPoP(ctx context.Context, s string, c *Client, now time.
 	h.Write([]byte{0})
 	h.Write([]byte(cl.Jti))
 	var sum [sha256.Size]byte
-	id := b64.EncodeToString(h.Sum(sum[:0]))
+	id := b64.EncodeToString(h.Sum(sum[:0])[:16]) // 128 bits: see dpop's replay ids
 	// With a storage.Pending in ctx the write travels with the request's
 	// next store read, which then answers with the replay error.
 	replayed := popErr("jti was already used (replay)")
