@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o options
 	backends := fs.String("backends", "memory,redis", "store backends to run, comma-separated (memory, redis)")
-	fs.IntVar(&o.flows, "flows", 1000, "timed single-credential flows per backend")
+	fs.IntVar(&o.flows, "flows", 3000, "timed single-credential flows per backend")
 	fs.IntVar(&o.batchFlows, "batch-flows", 200, "timed batch flows per backend (0: no batch variant)")
 	fs.IntVar(&o.batchSize, "batch-size", 10, "credentials per batch flow (one key attestation covers every key)")
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent wallets")
@@ -139,6 +139,7 @@ type backendReport struct {
 	heapBefore, heapAfter         float64 // go_memstats_heap_inuse_bytes
 	redisBytes                    int64   // used_memory growth over the timed flows
 	redisClientBytes              int64   // of it, growth of the client connections' buffers
+	redisKeyBytes                 int64   // growth of the keys' own MEMORY USAGE (key, value, entry)
 	redisKinds                    []redisKind
 	redisCommands                 map[string]int64 // calls during the timed single-credential flows
 	redisFlows                    int
@@ -253,8 +254,12 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	r.goroutinesBefore, r.heapBefore = scrapeGauges(p.base)
 	var redisBefore, clientsBefore int64
 	var cmdsBefore map[string]int64
+	var keysBefore int64
 	if rds != nil {
 		if redisBefore, clientsBefore, err = rds.usedMemory(ctx); err != nil {
+			return nil, err
+		}
+		if keysBefore, err = rds.keyBytes(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -319,6 +324,11 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		}
 		r.redisBytes, r.redisFlows = after-redisBefore, r.single.flows
 		r.redisClientBytes = clientsAfter - clientsBefore
+		keysAfter, err := rds.keyBytes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.redisKeyBytes = keysAfter - keysBefore
 		cmds, err := rds.commandStats(ctx)
 		if err != nil {
 			return nil, err
@@ -500,6 +510,8 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 				r.redisBytes, r.redisFlows, r.redisBytes/n)
 			fmt.Fprintf(w, "  of it, client connection buffers (mem_clients_normal, per connection, not per flow) %d bytes; held by the flows: %d bytes per flow\n",
 				r.redisClientBytes, (r.redisBytes-r.redisClientBytes)/n)
+			fmt.Fprintf(w, "  the keys one flow adds (MEMORY USAGE: key, value, entry): %d bytes per flow; the rest is the key space's hash tables, which grow in steps\n",
+				r.redisKeyBytes/n)
 			var total int64
 			var names []string
 			for k, v := range r.redisCommands {

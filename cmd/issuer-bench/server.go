@@ -355,6 +355,37 @@ func (r *redisProc) inventory(ctx context.Context, prefix string) ([]redisKind, 
 	return out, nil
 }
 
+// keyBytes is the MEMORY USAGE of every key, summed (pipelined).
+func (r *redisProc) keyBytes(ctx context.Context) (int64, error) {
+	var keys []string
+	iter := r.client.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		pipe := r.client.Pipeline()
+		cmds := make([]*goredis.IntCmd, n)
+		for i, k := range keys[:n] {
+			cmds[i] = pipe.MemoryUsage(ctx, k, 0)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, c := range cmds {
+			v, err := c.Result()
+			if err != nil && !errors.Is(err, goredis.Nil) {
+				return 0, err
+			}
+			total += v
+		}
+		keys = keys[n:]
+	}
+	return total, nil
+}
+
 // commandStats is INFO commandstats: calls per command.
 func (r *redisProc) commandStats(ctx context.Context) (map[string]int64, error) {
 	s, err := r.client.Info(ctx, "commandstats").Result()
