@@ -3,7 +3,9 @@ package authz
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,10 +83,14 @@ func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization)
 	if err != nil {
 		return "", err
 	}
-	rid, err := randomToken()
-	if err != nil {
+	// The grant's request id: 128 random bits are enough for an identifier
+	// that is no credential (it names the grant in the store and the audit
+	// log) and keep the records that carry it short.
+	var ridb [16]byte
+	if _, err := rand.Read(ridb[:]); err != nil {
 		return "", err
 	}
+	rid := base64.RawURLEncoding.EncodeToString(ridb[:])
 	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
 		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: rid}
 	if p.TxCode != "" {

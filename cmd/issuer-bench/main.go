@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.batchFlows, "batch-flows", 200, "timed batch flows per backend (0: no batch variant)")
 	fs.IntVar(&o.batchSize, "batch-size", 10, "credentials per batch flow (one key attestation covers every key)")
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent wallets")
-	fs.IntVar(&o.warmup, "warmup", 64, "untimed flows before the timed ones")
+	fs.IntVar(&o.warmup, "warmup", 256, "untimed flows before the timed ones (connection pools and caches reach their steady state)")
 	fs.BoolVar(&o.freshWallet, "fresh-wallet", false, "a new wallet instance (instance key, attestation, DPoP key, no cached DPoP nonce) for every flow")
 	fs.DurationVar(&o.timeout, "timeout", 90*time.Second, "time limit of each timed run")
 	fs.StringVar(&o.issuerBin, "issuer-bin", "", "issuer binary (default: go build ./cmd/issuer)")
