@@ -1,10 +1,13 @@
 package credential
 
 import (
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // FuzzJSONString: the fast paths accept exactly what json.Unmarshal
@@ -179,4 +182,19 @@ func FuzzSplitObject(f *testing.F) {
 			t.Fatalf("%q: split %v %d, members %v %d", b, gok, len(got), wok, len(want))
 		}
 	})
+}
+
+// TestP256Thumbprint: the hand-built RFC 7638 thumbprint equals go-jose's.
+func TestP256Thumbprint(t *testing.T) {
+	for range 20 {
+		k := newKey(t)
+		want, err := (&jose.JSONWebKey{Key: &k.PublicKey}).Thumbprint(crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Thumbprint(&jose.JSONWebKey{Key: &k.PublicKey})
+		if err != nil || got != base64.RawURLEncoding.EncodeToString(want) {
+			t.Fatalf("%s, want %x (%v)", got, want, err)
+		}
+	}
 }

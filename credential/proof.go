@@ -2,7 +2,6 @@ package credential
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/mdoc-issuer/issuer/mdoc"
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
 	"github.com/mdoc-issuer/issuer/wia"
@@ -223,18 +223,9 @@ func (s *Service) verifyJWTProof(ctx context.Context, cfg Configuration, p strin
 	case boolCount(hasJWK, hasX5C, hasKID) > 1:
 		return nil, invalidProof("proof jwk, kid and x5c are mutually exclusive")
 	case hasJWK:
-		var m map[string]json.RawMessage
-		if json.Unmarshal(hdr["jwk"], &m) != nil {
-			return nil, invalidProof("proof jwk is not a JSON object")
-		}
-		for _, priv := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
-			if _, ok := m[priv]; ok {
-				return nil, invalidProof("proof jwk contains private key material")
-			}
-		}
-		k := new(jose.JSONWebKey)
-		if err := json.Unmarshal(hdr["jwk"], k); err != nil {
-			return nil, invalidProof("proof jwk is not a valid JWK").WithCause(err)
+		k, err := parseProofJWK(hdr["jwk"])
+		if err != nil {
+			return nil, err
 		}
 		candidates = []*jose.JSONWebKey{k}
 	case hasX5C:
@@ -421,14 +412,62 @@ func publicDeviceKey(k *jose.JSONWebKey) (*jose.JSONWebKey, string, error) {
 	return dk, jkt, nil
 }
 
-// Thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url.
-func Thumbprint(k *jose.JSONWebKey) (string, error) {
-	b, err := k.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+// proofJWK is the jwk header of a jwt proof: an EC public key, and the
+// members whose presence means private or symmetric key material (RFC 7518
+// §6.2.2, §6.3.2, §6.4.1).
+type proofJWK struct {
+	Kty string          `json:"kty"`
+	Crv string          `json:"crv"`
+	X   string          `json:"x"`
+	Y   string          `json:"y"`
+	D   json.RawMessage `json:"d"`
+	P   json.RawMessage `json:"p"`
+	Q   json.RawMessage `json:"q"`
+	DP  json.RawMessage `json:"dp"`
+	DQ  json.RawMessage `json:"dq"`
+	QI  json.RawMessage `json:"qi"`
+	K   json.RawMessage `json:"k"`
 }
+
+// parseProofJWK reads the jwk header of a jwt proof: a public P-256 key
+// (HAIP §7), coordinates full-length base64url (RFC 7518 §6.2.1.2-3) on the
+// curve. Other key types fail here, as they would in publicDeviceKey.
+func parseProofJWK(raw json.RawMessage) (*jose.JSONWebKey, error) {
+	var k proofJWK
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &k) != nil {
+		return nil, invalidProof("proof jwk is not a JSON object of a JWK")
+	}
+	if k.D != nil || k.P != nil || k.Q != nil || k.DP != nil || k.DQ != nil || k.QI != nil || k.K != nil {
+		return nil, invalidProof("proof jwk contains private key material")
+	}
+	if k.Kty != "EC" {
+		return nil, invalidProof("proof key: not a public EC key")
+	}
+	if k.Crv != "P-256" {
+		return nil, invalidProof("proof key: not a P-256 key")
+	}
+	var pt [65]byte
+	pt[0] = 4
+	if len(k.X) != 43 || len(k.Y) != 43 {
+		return nil, invalidProof("proof jwk coordinates are not 32 bytes")
+	}
+	b64 := base64.RawURLEncoding.Strict()
+	if n, err := b64.Decode(pt[1:33], []byte(k.X)); err != nil || n != 32 {
+		return nil, invalidProof("proof jwk x is not base64url")
+	}
+	if n, err := b64.Decode(pt[33:], []byte(k.Y)); err != nil || n != 32 {
+		return nil, invalidProof("proof jwk y is not base64url")
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pt[:])
+	if err != nil {
+		return nil, invalidProof("proof key: invalid EC point")
+	}
+	return &jose.JSONWebKey{Key: pub}, nil
+}
+
+// Thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url
+// (mdoc.Thumbprint).
+func Thumbprint(k *jose.JSONWebKey) (string, error) { return mdoc.Thumbprint(k) }
 
 func x5cLeafKey(raw json.RawMessage) (*jose.JSONWebKey, error) {
 	var chain []string
