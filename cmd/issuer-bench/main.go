@@ -324,11 +324,6 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		}
 		r.redisBytes, r.redisFlows = after-redisBefore, r.single.flows
 		r.redisClientBytes = clientsAfter - clientsBefore
-		keysAfter, err := rds.keyBytes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.redisKeyBytes = keysAfter - keysBefore
 		cmds, err := rds.commandStats(ctx)
 		if err != nil {
 			return nil, err
@@ -339,6 +334,13 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 				r.redisCommands[k] = d
 			}
 		}
+		// After the command count: the inventory's own commands are not
+		// the flows'.
+		keysAfter, err := rds.keyBytes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.redisKeyBytes = keysAfter - keysBefore
 	}
 
 	if o.batchFlows > 0 {
