@@ -42,7 +42,7 @@ lint: vet ## gofmt and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
 
-# BENCH_FLAGS: flags of cmd/issuer-bench, e.g. BENCH_FLAGS="-backends memory -flows 3000".
+# BENCH_FLAGS: flags of cmd/issuer-bench, e.g. BENCH_FLAGS="-backends memory -flows 10000".
 # The Go micro-benchmarks: go test -run '^$' -bench . -benchmem ./... (see docs/performance.md).
 BENCH_FLAGS ?=
 bench: ## load benchmark: the issuer on memory, then redis, with 64 wallets (docs/performance.md)
