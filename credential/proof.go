@@ -412,57 +412,14 @@ func publicDeviceKey(k *jose.JSONWebKey) (*jose.JSONWebKey, string, error) {
 	return dk, jkt, nil
 }
 
-// proofJWK is the jwk header of a jwt proof: an EC public key, and the
-// members whose presence means private or symmetric key material (RFC 7518
-// §6.2.2, §6.3.2, §6.4.1).
-type proofJWK struct {
-	Kty string          `json:"kty"`
-	Crv string          `json:"crv"`
-	X   string          `json:"x"`
-	Y   string          `json:"y"`
-	D   json.RawMessage `json:"d"`
-	P   json.RawMessage `json:"p"`
-	Q   json.RawMessage `json:"q"`
-	DP  json.RawMessage `json:"dp"`
-	DQ  json.RawMessage `json:"dq"`
-	QI  json.RawMessage `json:"qi"`
-	K   json.RawMessage `json:"k"`
-}
-
 // parseProofJWK reads the jwk header of a jwt proof: a public P-256 key
-// (HAIP §7), coordinates full-length base64url (RFC 7518 §6.2.1.2-3) on the
-// curve. Other key types fail here, as they would in publicDeviceKey.
+// (HAIP §7; wia.ParsePublicJWK).
 func parseProofJWK(raw json.RawMessage) (*jose.JSONWebKey, error) {
-	var k proofJWK
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &k) != nil {
-		return nil, invalidProof("proof jwk is not a JSON object of a JWK")
-	}
-	if k.D != nil || k.P != nil || k.Q != nil || k.DP != nil || k.DQ != nil || k.QI != nil || k.K != nil {
-		return nil, invalidProof("proof jwk contains private key material")
-	}
-	if k.Kty != "EC" {
-		return nil, invalidProof("proof key: not a public EC key")
-	}
-	if k.Crv != "P-256" {
-		return nil, invalidProof("proof key: not a P-256 key")
-	}
-	var pt [65]byte
-	pt[0] = 4
-	if len(k.X) != 43 || len(k.Y) != 43 {
-		return nil, invalidProof("proof jwk coordinates are not 32 bytes")
-	}
-	b64 := base64.RawURLEncoding.Strict()
-	if n, err := b64.Decode(pt[1:33], []byte(k.X)); err != nil || n != 32 {
-		return nil, invalidProof("proof jwk x is not base64url")
-	}
-	if n, err := b64.Decode(pt[33:], []byte(k.Y)); err != nil || n != 32 {
-		return nil, invalidProof("proof jwk y is not base64url")
-	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pt[:])
+	k, err := wia.ParsePublicJWK(raw, "P-256")
 	if err != nil {
-		return nil, invalidProof("proof key: invalid EC point")
+		return nil, invalidProof("proof jwk %s", err.Error())
 	}
-	return &jose.JSONWebKey{Key: pub}, nil
+	return k, nil
 }
 
 // Thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url

@@ -98,6 +98,22 @@ var curveByName = map[string]elliptic.Curve{
 	"P-521": elliptic.P521(),
 }
 
+// ParsePublicJWK reads a JSON Web Key that must be a public EC key on one of
+// curves (JWK crv names, e.g. "P-256"): no private or symmetric members,
+// full-length base64url coordinates (RFC 7518 §6.2.1) of a point on the
+// curve. The error text names the failed check, to follow "jwk ".
+func ParsePublicJWK(raw []byte, curves ...string) (*jose.JSONWebKey, error) {
+	var k ecJWK
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &k) != nil {
+		return nil, errors.New("is not a JSON object of a JWK")
+	}
+	allowed := make(map[string]bool, len(curves))
+	for _, c := range curves {
+		allowed[c] = true
+	}
+	return k.publicKey(allowed)
+}
+
 // publicKey checks that k is a public EC key on one of the allowed curves
 // (RFC 7518 §6.2.1: x and y are the full-length big-endian coordinates) and
 // returns it. The error text names the failed check.

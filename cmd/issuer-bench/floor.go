@@ -63,14 +63,9 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// measureFloor times ES256 verification and signing single-threaded over
-// iterations each: SHA-256 of a 1 KiB message (the size of a wallet
-// attestation or an MSO) and the P-256 operation. The iterations run in 20
-// batches and the median batch counts, so that a burst of other work on a
-// shared machine does not skew the floor.
-func measureFloor(iterations int) floor {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+// floorInputs returns a P-256 key, a 1 KiB message (the size of a wallet
+// attestation or an MSO) and an ES256 signature of it.
+func floorInputs() (*ecdsa.PrivateKey, []byte, []byte) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		panic(err)
@@ -82,6 +77,19 @@ func measureFloor(iterations int) floor {
 	if err != nil {
 		panic(err)
 	}
+	return key, msg, sig
+}
+
+// measureFloor times ES256 verification and signing single-threaded over
+// iterations each: SHA-256 of a 1 KiB message (the size of a wallet
+// attestation or an MSO) and the P-256 operation. The iterations run in 20
+// batches and the median batch counts, so that a burst of other work on a
+// shared machine does not skew the floor.
+func measureFloor(iterations int) floor {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	key, msg, sig := floorInputs()
+	d := sha256.Sum256(msg)
 	// Warm up.
 	for range 50 {
 		_ = ecdsa.VerifyASN1(&key.PublicKey, d[:], sig)
@@ -129,17 +137,7 @@ func startFloorProbe(interval time.Duration) *floorProbe {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		msg := make([]byte, 1024)
-		_, _ = rand.Read(msg)
-		d := sha256.Sum256(msg)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, d[:])
-		if err != nil {
-			panic(err)
-		}
+		key, msg, sig := floorInputs()
 		var vs, ss []time.Duration
 		t := time.NewTicker(interval)
 		defer t.Stop()
