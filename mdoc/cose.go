@@ -47,11 +47,7 @@ func sigStructure(protected, payload []byte) ([]byte, error) {
 // returns the COSE signature r||s (RFC 9053 §2.1). The signer is called with an
 // explicit crypto.SHA256 so HSM/KMS signers know the hash.
 func signES256(signer crypto.Signer, protected, payload []byte) ([]byte, error) {
-	tbs, err := sigStructure(protected, payload)
-	if err != nil {
-		return nil, err
-	}
-	digest := sha256.Sum256(tbs)
+	digest := sha256.Sum256(encodeSigStructure(protected, payload))
 	der, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("mdoc: document signer: %w", err)
@@ -87,32 +83,6 @@ func verifyES256(pub *ecdsa.PublicKey, protected, payload, signature []byte) err
 		return errors.New("signature does not verify")
 	}
 	return nil
-}
-
-// marshalSign1 builds an untagged COSE_Sign1 with alg ES256 in the protected
-// header and x5chain (label 33) in the unprotected header: a single bstr for one
-// certificate, an array otherwise (RFC 9360 §2; mdoc.md §1.7).
-func marshalSign1(signer crypto.Signer, certs [][]byte, payload []byte) ([]byte, error) {
-	if len(certs) == 0 {
-		return nil, errors.New("mdoc: x5chain needs the document signer certificate")
-	}
-	var x5chain any = certs[0]
-	if len(certs) > 1 {
-		x5chain = certs
-	}
-	unprotected, err := detEnc.Marshal(map[int]any{headerX5Chain: x5chain})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := signES256(signer, protectedES256, payload)
-	if err != nil {
-		return nil, err
-	}
-	payloadBstr, err := detEnc.Marshal(payload)
-	if err != nil {
-		return nil, err
-	}
-	return ordEnc.Marshal(sign1{Protected: protectedES256, Unprotected: unprotected, Payload: payloadBstr, Signature: sig})
 }
 
 // parsedSign1 is a decoded issuerAuth.

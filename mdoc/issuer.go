@@ -64,20 +64,6 @@ type validityInfo struct {
 	ExpectedUpdate *TDate `cbor:"expectedUpdate,omitempty"`
 }
 
-type deviceKeyInfo struct {
-	DeviceKey cbor.RawMessage `cbor:"deviceKey"`
-}
-
-// mobileSecurityObject is the MSO in Annex D key order (ISO 18013-5 §9.1.2.4).
-type mobileSecurityObject struct {
-	Version         string          `cbor:"version"`
-	DigestAlgorithm string          `cbor:"digestAlgorithm"`
-	ValueDigests    cbor.RawMessage `cbor:"valueDigests"`
-	DeviceKeyInfo   deviceKeyInfo   `cbor:"deviceKeyInfo"`
-	DocType         string          `cbor:"docType"`
-	ValidityInfo    validityInfo    `cbor:"validityInfo"`
-}
-
 type issuerSigned struct {
 	NameSpaces cbor.RawMessage `cbor:"nameSpaces"`
 	IssuerAuth cbor.RawMessage `cbor:"issuerAuth"`
@@ -90,6 +76,9 @@ type prepared struct {
 	x5chain    [][]byte
 	dsSerial   string
 	validity   validityInfo
+	// Encoded once per batch: validityInfo and the unprotected header
+	// with the x5chain.
+	validityEnc, unprotected []byte
 }
 
 type preparedNS struct {
@@ -192,6 +181,12 @@ func (i *Issuer) prepare(docType string, claims map[string]map[string]any) (*pre
 			continue
 		}
 		p.x5chain = append(p.x5chain, c.Raw)
+	}
+	if p.validityEnc, err = encodeValidity(vi); err != nil {
+		return nil, err
+	}
+	if p.unprotected, err = encodeUnprotected(p.x5chain); err != nil {
+		return nil, err
 	}
 	for _, nsName := range sortedKeys(norm) {
 		ns := preparedNS{name: nsName}
@@ -350,60 +345,42 @@ func (i *Issuer) sign(p *prepared, coseKey []byte) ([]byte, error) {
 	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails (Go 1.24+)
 	shuffler := mrand.New(mrand.NewChaCha8(seed))
 
-	nameSpaces := make(map[string][]cbor.RawMessage, len(p.namespaces))
-	valueDigests := make(map[string]map[uint32][]byte, len(p.namespaces))
+	digests := make([]nsDigests, 0, len(p.namespaces))
+	items := make([]nsItems, 0, len(p.namespaces))
 	for _, ns := range p.namespaces {
 		total := len(ns.elements) + i.Decoys
 		ids := shuffler.Perm(total) // digestIDs: a shuffle of 0..N+D-1 (mdoc.md §1.3)
-		items := make([]cbor.RawMessage, len(ns.elements))
-		digests := make(map[uint32][]byte, total)
-		salts := make([]byte, issuanceRandomLen*len(ns.elements))
-		_, _ = rand.Read(salts)
+		// One buffer for the salts and the digests, sums[id] the digest of id.
+		random := make([]byte, issuanceRandomLen*len(ns.elements)+sha256.Size*total)
+		_, _ = rand.Read(random[:issuanceRandomLen*len(ns.elements)+sha256.Size*i.Decoys])
+		salts, sumBuf := random[:issuanceRandomLen*len(ns.elements)], random[issuanceRandomLen*len(ns.elements):]
+		sums := make([][]byte, total)
+		for n, id := range ids[len(ns.elements):] { // decoys: random digests
+			sums[id] = sumBuf[n*sha256.Size : (n+1)*sha256.Size]
+		}
+		nsi := nsItems{name: ns.name, items: make([][]byte, len(ns.elements))}
 		for n, el := range ns.elements {
-			salt := salts[n*issuanceRandomLen : (n+1)*issuanceRandomLen]
-			tagged := taggedItem(uint32(ids[n]), salt, el.id, el.value)
-			sum := sha256.Sum256(tagged) // over the whole #6.24 item (mdoc.md §1.5)
-			digests[uint32(ids[n])] = sum[:]
-			items[n] = tagged
+			tagged := taggedItem(uint32(ids[n]), salts[n*issuanceRandomLen:(n+1)*issuanceRandomLen], el.id, el.value)
+			sum := sumBuf[(i.Decoys+n)*sha256.Size : (i.Decoys+n+1)*sha256.Size]
+			h := sha256.Sum256(tagged) // over the whole #6.24 item (mdoc.md §1.5)
+			copy(sum, h[:])
+			sums[ids[n]] = sum
+			nsi.items[n] = tagged
 		}
-		for _, id := range ids[len(ns.elements):] {
-			decoy := make([]byte, sha256.Size)
-			_, _ = rand.Read(decoy)
-			digests[uint32(id)] = decoy
+		// The digest ids are 0..total-1, each once: ascending is index order.
+		d := nsDigests{name: ns.name, ids: make([]uint32, total), sums: sums}
+		for id := range d.ids {
+			d.ids[id] = uint32(id)
 		}
-		nameSpaces[ns.name] = items
-		valueDigests[ns.name] = digests
+		digests = append(digests, d)
+		items = append(items, nsi)
 	}
-	vd, err := detEnc.Marshal(valueDigests)
+	mso := encodeMSO(encodeValueDigests(digests), coseKey, p.docType, p.validityEnc)
+	payload := encodeTag24(mso) // MobileSecurityObjectBytes
+	sig, err := signES256(i.Signer, protectedES256, payload)
 	if err != nil {
 		return nil, err
 	}
-	mso, err := ordEnc.Marshal(mobileSecurityObject{
-		Version:         "1.0",
-		DigestAlgorithm: "SHA-256",
-		ValueDigests:    vd,
-		DeviceKeyInfo:   deviceKeyInfo{DeviceKey: coseKey},
-		DocType:         p.docType,
-		ValidityInfo:    p.validity,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("mdoc: encoding MSO: %w", err)
-	}
-	payload, err := encodedCBOR(mso) // MobileSecurityObjectBytes
-	if err != nil {
-		return nil, err
-	}
-	auth, err := marshalSign1(i.Signer, p.x5chain, payload)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := detEnc.Marshal(nameSpaces)
-	if err != nil {
-		return nil, err
-	}
-	out, err := ordEnc.Marshal(issuerSigned{NameSpaces: ns, IssuerAuth: auth})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	auth := encodeSign1(protectedES256, p.unprotected, payload, sig)
+	return encodeIssuerSigned(items, auth), nil
 }
