@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,6 +78,41 @@ var pending = []testCase{
 		v, err := s.Get(ctx, "rec", "k")
 		wantValue(t, "Get", v, err, a, nil)
 		want(t, "Settle", p.Settle(ctx), nil)
+	}},
+	{"RideAlongRace", func(t *testing.T, s storage.Store, c *Clock) {
+		// Racers requests carry the same mark with their reads: exactly one
+		// read answers with the value, the others with the replay.
+		exp := c.Now().Add(time.Minute)
+		create(t, s, "rec", "k", a, exp)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won, replayed := 0, 0
+		for range Racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, p := storage.WithPending(t.Context())
+				_ = storage.Remember(ctx, s, "jti", "same", exp, errReplayA)
+				_, err := s.Get(ctx, "rec", "k")
+				if serr := p.Settle(ctx); !errors.Is(serr, err) && !(err == nil && serr == nil) {
+					t.Errorf("Get %v, Settle %v", err, serr)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					won++
+				case errors.Is(err, errReplayA):
+					replayed++
+				default:
+					t.Errorf("Get: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 || replayed != Racers-1 {
+			t.Fatalf("%d reads won, %d saw the replay; want 1 and %d", won, replayed, Racers-1)
+		}
 	}},
 	{"WithoutPendingAtOnce", func(t *testing.T, s storage.Store, c *Clock) {
 		exp := c.Now().Add(time.Minute)
