@@ -252,7 +252,7 @@ func (v *Verifier) check(r Request, want string) (*checked, *failure) {
 	if !p.verify() {
 		return nil, invalid("DPoP proof signature invalid")
 	}
-	jkt := ecThumbprint("P-256", p.x, p.y)
+	jkt := oauth.ECThumbprint("P-256", p.x, p.y)
 	// Step 12 (key binding): RFC 9449 §7.1 makes a mismatch with the access
 	// token's cnf.jkt an invalid_token; at the authorization server it is a
 	// proof that does not fit the grant.

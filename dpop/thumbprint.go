@@ -3,12 +3,13 @@ package dpop
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/mdoc-issuer/issuer/oauth"
 )
 
 // Thumbprint returns the RFC 7638 JWK thumbprint of k's public key with
@@ -34,36 +35,9 @@ func Thumbprint(k *jose.JSONWebKey) (string, error) {
 		}
 		return base64.RawURLEncoding.EncodeToString(sum), nil
 	}
-	var crv string
-	switch pub.Curve {
-	case elliptic.P256():
-		crv = "P-256"
-	case elliptic.P384():
-		crv = "P-384"
-	case elliptic.P521():
-		crv = "P-521"
-	default:
-		return "", errors.New("dpop: thumbprint of unsupported curve")
-	}
-	pt, err := pub.Bytes() // 0x04 ‖ x ‖ y, each full-size
+	tp, err := oauth.ECKeyThumbprint(pub)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("dpop: %w", err)
 	}
-	n := (len(pt) - 1) / 2
-	return ecThumbprint(crv, pt[1:1+n], pt[1+n:]), nil
-}
-
-// ecThumbprint hashes the RFC 7638 §3.2 input for an EC key with the given
-// curve name and full-size big-endian coordinates.
-func ecThumbprint(crv string, x, y []byte) string {
-	b := make([]byte, 0, 160)
-	b = append(b, `{"crv":"`...)
-	b = append(b, crv...)
-	b = append(b, `","kty":"EC","x":"`...)
-	b = base64.RawURLEncoding.AppendEncode(b, x)
-	b = append(b, `","y":"`...)
-	b = base64.RawURLEncoding.AppendEncode(b, y)
-	b = append(b, `"}`...)
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return tp, nil
 }

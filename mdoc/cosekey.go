@@ -4,13 +4,14 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mdoc-issuer/issuer/oauth"
 )
 
 // COSE_Key labels and values (RFC 9052 §7, RFC 9053 §7.1).
@@ -109,30 +110,12 @@ func decodeLabel(m map[int64]cbor.RawMessage, label int64, v any) error {
 
 // Thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url without padding.
 func Thumbprint(k *jose.JSONWebKey) (string, error) {
-	if pub, ok := k.Key.(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P256() {
-		return p256Thumbprint(pub)
+	if pub, ok := k.Key.(*ecdsa.PublicKey); ok {
+		return oauth.ECKeyThumbprint(pub)
 	}
 	tp, err := k.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
-}
-
-// p256Thumbprint is Thumbprint of a P-256 key without go-jose's JSON
-// encoding: SHA-256 of the required members in lexicographic order
-// (RFC 7638 §3.2), coordinates 32 bytes each (RFC 7518 §6.2.1.2).
-func p256Thumbprint(pub *ecdsa.PublicKey) (string, error) {
-	pt, err := pub.Bytes()
-	if err != nil || len(pt) != 65 {
-		return "", errors.New("mdoc: invalid EC point")
-	}
-	b := make([]byte, 0, 128)
-	b = append(b, `{"crv":"P-256","kty":"EC","x":"`...)
-	b = base64.RawURLEncoding.AppendEncode(b, pt[1:33])
-	b = append(b, `","y":"`...)
-	b = base64.RawURLEncoding.AppendEncode(b, pt[33:])
-	b = append(b, `"}`...)
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }
