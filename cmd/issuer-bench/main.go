@@ -33,6 +33,7 @@ type options struct {
 	timeout     time.Duration
 	issuerBin   string
 	redisBin    string
+	redisQuery  string
 	floorIters  int
 	keep        bool
 	perf        string
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 90*time.Second, "time limit of each timed run")
 	fs.StringVar(&o.issuerBin, "issuer-bin", "", "issuer binary (default: go build ./cmd/issuer)")
 	fs.StringVar(&o.redisBin, "redis-server", "redis-server", "redis-server binary for the redis backend (a child on a free loopback port)")
+	fs.StringVar(&o.redisQuery, "redis-url-query", "", "query appended to the issuer's Redis URL, e.g. pool_size=64 or protocol=2 (go-redis options)")
 	fs.IntVar(&o.floorIters, "floor-iterations", 2000, "iterations of each signature operation timed for the crypto floor")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (issuer logs, data) and print its path")
 	fs.IntVar(&o.pacedFlows, "paced-flows", 400, "flows of the paced (open-loop) latency run per backend (0: none)")
@@ -218,6 +220,9 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		}
 		defer rds.stop()
 		redisURL = rds.url
+		if o.redisQuery != "" {
+			redisURL += "?" + o.redisQuery
+		}
 	}
 	prov, err := newBenchProvider(dir)
 	if err != nil {
