@@ -74,9 +74,9 @@ func outcome(err, onReplay error) error {
 }
 
 // TakeMarks is for stores: it claims the marks of ctx's Pending deferred to
-// the replay cache c (the store itself, a pointer) and not yet sent. The store writes them (in the round
-// trip of its read) and reports each result with Report. Without marks it
-// returns nil, nil.
+// the replay cache c (the store itself, a pointer) and not yet sent. The
+// store writes them in the round trip of its read and reports each result
+// with Report. Without marks it returns nil, nil.
 func TakeMarks(ctx context.Context, c ReplayCache) (*Pending, []Mark) {
 	p, _ := ctx.Value(pendingKey{}).(*Pending)
 	if p == nil {
