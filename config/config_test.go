@@ -302,6 +302,7 @@ admin: {pprof: true}
 	_, err := Parse([]byte(doc), t.TempDir(), env(nil))
 	for _, want := range []string{
 		"admin.pprof: needs admin.tokens",
+		"admin.pprof: needs admin.listen",
 		"secrets.nonce_keys: required outside development",
 		"wallet_providers: at least one trusted wallet provider is required outside development",
 		"credential_configurations.mdl: key attestations are required",

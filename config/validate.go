@@ -670,8 +670,13 @@ func (c *Config) validateAdmin(k *checker) {
 		seen[t] = true
 	}
 	k.hostPort("admin.listen", c.Admin.Listen, false)
-	if c.Admin.Pprof && len(c.Admin.Tokens) == 0 && !c.Development {
-		k.add("admin.pprof", "needs admin.tokens: profiles are served behind them")
+	if c.Admin.Pprof && !c.Development {
+		if len(c.Admin.Tokens) == 0 {
+			k.add("admin.pprof", "needs admin.tokens: profiles are served behind them")
+		}
+		if c.Admin.Listen == "" {
+			k.add("admin.pprof", "needs admin.listen: profiles are not served on the public listener")
+		}
 	}
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen {
 		k.add("admin.listen", "must differ from listen")
