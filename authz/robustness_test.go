@@ -109,6 +109,12 @@ func (f *flakyStore) Swap(ctx context.Context, kind, key string, old, v []byte, 
 	}
 	return err
 }
+func (f *flakyStore) Advance(ctx context.Context, kind, key string, from storage.States, to uint8, ev []byte, ext time.Time) ([]byte, uint8, error) {
+	if err := f.fail(); err != nil {
+		return nil, 0, err
+	}
+	return f.Store.Advance(ctx, kind, key, from, to, ev, ext)
+}
 func (f *flakyStore) Delete(ctx context.Context, kind, key string) error {
 	if err := f.fail(); err != nil {
 		return err

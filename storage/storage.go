@@ -54,7 +54,39 @@ type Records interface {
 	Swap(ctx context.Context, kind, key string, old, value []byte, expiresAt time.Time) error
 	// Delete removes the value; deleting an absent key is not an error.
 	Delete(ctx context.Context, kind, key string) error
+	// Advance atomically steps the state of the live, unused value (a
+	// number 0..MaxState; Create, Put and Swap store state 0): if its state
+	// is in from, the state becomes to, event is appended to the value, and
+	// the expiry moves to extendTo if that is later. It returns the value as
+	// it was before the step and the state it was in. If the state is not in
+	// from, nothing is written and the error is ErrConflict (with the value
+	// and state). ErrNotFound if there is no live value; ErrAlreadyUsed (with
+	// the value) if it was consumed. Of concurrent callers stepping from the
+	// same state to another, exactly one succeeds. One round trip: a record
+	// whose changes are appended events needs no read before its update.
+	Advance(ctx context.Context, kind, key string, from States, to uint8, event []byte, extendTo time.Time) ([]byte, uint8, error)
 }
+
+// MaxState is the largest state Advance stores.
+const MaxState = 15
+
+// States is a set of states for Advance: bit s is state s.
+type States uint16
+
+// StateSet returns the set of the given states (each <= MaxState).
+func StateSet(states ...uint8) States {
+	var s States
+	for _, st := range states {
+		s |= 1 << (st & MaxState)
+	}
+	return s
+}
+
+// Has reports whether st is in s.
+func (s States) Has(st uint8) bool { return st <= MaxState && s&(1<<st) != 0 }
+
+// ErrBadState is returned by Advance for a target state above MaxState.
+var ErrBadState = errors.New("storage: state out of range")
 
 // Item is one value of CreateAll.
 type Item struct {
@@ -156,3 +188,10 @@ func Encode(v any) ([]byte, error) { return encMode.Marshal(v) }
 
 // Decode is the inverse of Encode.
 func Decode(data []byte, v any) error { return decMode.Unmarshal(data, v) }
+
+// DecodeFirst decodes the first item of a CBOR sequence (RFC 8742) into v
+// and returns the bytes after it: a record followed by the events Advance
+// appended.
+func DecodeFirst(data []byte, v any) (rest []byte, err error) {
+	return decMode.UnmarshalFirst(data, v)
+}

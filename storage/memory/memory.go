@@ -31,6 +31,7 @@ type entry struct {
 	value []byte
 	exp   int64 // expiry instant, ms since the Unix epoch; live iff now < exp
 	used  bool
+	state uint8 // Advance's state
 }
 
 // Store is an in-memory storage.Store, safe for concurrent use.
@@ -238,6 +239,31 @@ func (s *Store) Swap(ctx context.Context, kind, key string, old, value []byte, e
 	}
 	s.m[id{kind, key}] = &entry{value: clone(value), exp: expiresAt.UnixMilli()}
 	return nil
+}
+
+// Advance implements storage.Records.
+func (s *Store) Advance(ctx context.Context, kind, key string, from storage.States, to uint8, event []byte, extendTo time.Time) ([]byte, uint8, error) {
+	if to > storage.MaxState {
+		return nil, 0, storage.ErrBadState
+	}
+	e, err := s.lock(ctx, kind, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.Unlock()
+	switch {
+	case e == nil:
+		return nil, 0, storage.ErrNotFound
+	case e.used:
+		return clone(e.value), e.state, storage.ErrAlreadyUsed
+	case !from.Has(e.state):
+		return clone(e.value), e.state, storage.ErrConflict
+	}
+	before, st := clone(e.value), e.state
+	e.value = append(e.value, event...)
+	e.state = to
+	e.exp = max(e.exp, extendTo.UnixMilli())
+	return before, st, nil
 }
 
 // Delete implements storage.Records.

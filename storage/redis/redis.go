@@ -310,6 +310,38 @@ func (s *Store) Swap(ctx context.Context, kind, key string, old, value []byte, e
 	return fail("swap", kind, fmt.Errorf("unexpected script result %d", n))
 }
 
+// Advance implements storage.Records: one script run (scripts.go).
+func (s *Store) Advance(ctx context.Context, kind, key string, from storage.States, to uint8, event []byte, extendTo time.Time) ([]byte, uint8, error) {
+	if to > storage.MaxState {
+		return nil, 0, storage.ErrBadState
+	}
+	if err := start(ctx, "advance", kind); err != nil {
+		return nil, 0, err
+	}
+	now, ext := s.now().UnixMilli(), max(extendTo.UnixMilli(), 0)
+	raw, err := advanceScript.Run(ctx, s.c, []string{s.key(kind, key)}, now, int(from), int(to), event, ext, gcTTL(ext, now)).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, 0, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fail("advance", kind, err)
+	}
+	b := []byte(raw)
+	value, _, used, err := decodeValue(b)
+	if err != nil {
+		return nil, 0, fail("advance", kind, err)
+	}
+	// The script's decision, read back from the string it returned.
+	st := stateOf(b)
+	switch {
+	case used:
+		return value, st, storage.ErrAlreadyUsed
+	case !from.Has(st):
+		return value, st, storage.ErrConflict
+	}
+	return value, st, nil
+}
+
 // Delete implements storage.Records.
 func (s *Store) Delete(ctx context.Context, kind, key string) error {
 	if err := start(ctx, "delete", kind); err != nil {

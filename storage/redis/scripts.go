@@ -9,11 +9,11 @@ import "github.com/redis/go-redis/v9"
 const prelude = `
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
+local exp = 0
 if v then
   if #v < 10 or string.byte(v, 1) ~= 1 then
     error('storage: unknown stored value format')
   end
-  local exp = 0
   for i = 3, 10 do exp = exp * 256 + string.byte(v, i) end
   if exp <= now then v = false end
 end
@@ -29,12 +29,13 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
 
-	// consumeScript sets the used flag, keeping the TTL, and returns the
+	// consumeScript sets the used flag (bit 0 of the flags, clear while
+	// unused), keeping the TTL and the state, and returns the
 	// stored string as it was before (so the caller sees whether it was
 	// already used); nil if there is no live value.
 	consumeScript = redis.NewScript(prelude + `
 if not v then return false end
-if not used then redis.call('SETRANGE', KEYS[1], 1, '\1') end
+if not used then redis.call('SETRANGE', KEYS[1], 1, string.char(string.byte(v, 2) + 1)) end
 return v
 `)
 
@@ -46,6 +47,29 @@ if used then return 1 end
 if string.sub(v, 11) ~= ARGV[2] then return 2 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 3
+`)
+
+	// advanceScript: ARGV[2] the set of states to step from (bit s = state
+	// s), ARGV[3] the new state, ARGV[4] the event to append, ARGV[5] the
+	// expiry to extend to (ms), ARGV[6] its GC TTL (ms). The state is the
+	// flags byte's high nibble. Returns the stored string as it was before
+	// (the caller reads from it whether the step was taken); nil if there is
+	// no live value. The update is in place: SETRANGE and APPEND keep the TTL.
+	advanceScript = redis.NewScript(prelude + `
+if not v or used then return v end
+local flags = string.byte(v, 2)
+local st = math.floor(flags / 16)
+if math.floor(tonumber(ARGV[2]) / 2 ^ st) % 2 == 0 then return v end
+redis.call('SETRANGE', KEYS[1], 1, string.char(flags % 16 + 16 * tonumber(ARGV[3])))
+local ext = tonumber(ARGV[5])
+if ext > exp then
+  local b = {}
+  for i = 8, 1, -1 do b[i] = ext % 256; ext = math.floor(ext / 256) end
+  redis.call('SETRANGE', KEYS[1], 2, string.char(unpack(b)))
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+if #ARGV[4] > 0 then redis.call('APPEND', KEYS[1], ARGV[4]) end
+return v
 `)
 
 	// incrScript: ARGV[2] header of a new window, ARGV[3] its GC TTL (ms).

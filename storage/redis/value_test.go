@@ -81,6 +81,22 @@ func TestValueFormatFixture(t *testing.T) {
 	}
 }
 
+// TestStateNibble pins where Advance keeps its state: the high nibble of
+// the flags byte, beside the used bit.
+func TestStateNibble(t *testing.T) {
+	raw := []byte{0x01, 0x21, 0, 0, 0x01, 0x9b, 0x76, 0xda, 0xa8, 0x00, 'v'}
+	value, expMs, used, err := decodeValue(raw)
+	if err != nil || string(value) != "v" || expMs != 1767225600000 || !used {
+		t.Fatalf("decoded (%q, %d, %v, %v)", value, expMs, used, err)
+	}
+	if st := stateOf(raw); st != 2 {
+		t.Fatalf("state %d, want 2", st)
+	}
+	if st := stateOf(encodeValue(nil, 1, true)); st != 0 {
+		t.Fatalf("a written value has state %d, want 0", st)
+	}
+}
+
 func TestDecodeValueRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":          nil,

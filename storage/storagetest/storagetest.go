@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Expiry", expiry},
 		{"SingleUse", singleUse},
 		{"Swap", swap},
+		{"Advance", advancing},
 		{"Counters", counters},
 		{"Race", race},
 		{"Batch", batch},
@@ -549,6 +550,7 @@ var closing = []testCase{
 		_, getErr := s.Get(ctx, "par", "k")
 		_, consumeErr := s.Consume(ctx, "par", "k")
 		_, incrErr := s.Incr(ctx, "rate", "k", exp)
+		_, _, advanceErr := s.Advance(ctx, "par", "k", storage.StateSet(0), 1, nil, time.Time{})
 		for name, err := range map[string]error{
 			"Ping":     s.Ping(ctx),
 			"Get":      getErr,
@@ -556,6 +558,7 @@ var closing = []testCase{
 			"Create":   s.Create(ctx, "par", "k2", a, exp),
 			"Put":      s.Put(ctx, "par", "k", a, exp),
 			"Swap":     s.Swap(ctx, "par", "k", a, b, exp),
+			"Advance":  advanceErr,
 			"Delete":   s.Delete(ctx, "par", "k"),
 			"Remember": s.Remember(ctx, "jti", "id", exp),
 			"Incr":     incrErr,
