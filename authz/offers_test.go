@@ -3,11 +3,15 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mdoc-issuer/issuer/oauth"
+	"github.com/mdoc-issuer/issuer/storage"
 )
 
 // fakeOffers is an OfferLink over a map: issuer_state -> offer.
@@ -38,7 +42,10 @@ func (f *fakeOffers) MarkRedeemed(_ context.Context, id string) error {
 	if f.down {
 		return oauth.Unavailable(1, errors.New("down"))
 	}
-	if f.refuse[id] || f.redeemed[id] {
+	if f.redeemed[id] {
+		return ErrOfferRedeemed
+	}
+	if f.refuse[id] {
 		return errors.New("offer: cannot be redeemed")
 	}
 	f.redeemed[id] = true
@@ -150,4 +157,91 @@ func TestRevokePreAuthorizedCode(t *testing.T) {
 	if err := e.srv.RevokePreAuthorizedCode(ctx, "unknown"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPreAuthorizedOfferSingleUse: with an offer, the offer's redemption
+// is the code's single use: of concurrent redemptions at most one gets a
+// token, a later replay revokes it, and a cancellation revokes the grant
+// even after the tx_code lockout deleted the code's record.
+func TestPreAuthorizedOfferSingleUse(t *testing.T) {
+	t.Run("concurrent", func(t *testing.T) {
+		offers := newOffers()
+		e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+		code := e.preAuthCode("")
+		const n = 8
+		reqs := make([]*http.Request, n)
+		for i := range reqs {
+			w := e.newWallet(fmt.Sprint("w", i))
+			h := http.Header{}
+			e.clientAuth(h, w, nil, nil)
+			h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().Token))
+			r, err := http.NewRequest(http.MethodPost, e.srv.Endpoints().Token, strings.NewReader(preAuthForm(code, "").Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header = h
+			r.Header.Set("Content-Type", oauth.MediaForm)
+			reqs[i] = r
+		}
+		var ok, grant atomic.Int32
+		var wg sync.WaitGroup
+		for _, r := range reqs {
+			wg.Go(func() {
+				resp, err := http.DefaultClient.Do(r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				m := decode(t, resp)
+				switch {
+				case resp.StatusCode == 200:
+					ok.Add(1)
+				case m.str("error") == oauth.CodeInvalidGrant:
+					grant.Add(1)
+				default:
+					t.Errorf("unexpected %d %v", resp.StatusCode, m)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() > 1 || ok.Load()+grant.Load() != n {
+			t.Fatalf("%d successes, %d invalid_grant", ok.Load(), grant.Load())
+		}
+	})
+	t.Run("replay revokes", func(t *testing.T) {
+		offers := newOffers()
+		e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+		w := e.newWallet("w1")
+		code := e.preAuthCode("")
+		tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200).str("access_token")
+		if _, err := e.srv.ValidateAccessToken(t.Context(), tok); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
+		if _, err := e.srv.ValidateAccessToken(t.Context(), tok); err == nil {
+			t.Fatal("token still valid after the code's replay")
+		}
+	})
+	t.Run("cancel after lockout", func(t *testing.T) {
+		offers := newOffers()
+		e := newEnv(t, withOptions(func(o *Options) { o.Offers = offers }))
+		w := e.newWallet("w1")
+		code := e.preAuthCode("493817")
+		tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "493817")}), 200).str("access_token")
+		for range e.srv.o.TxCodeMaxAttempts {
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "000000")}), 400, oauth.CodeInvalidGrant)
+		}
+		if _, err := e.srv.o.Store.Get(t.Context(), kindPreAuth, keyHash(code)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("record after lockout: %v", err)
+		}
+		if _, err := e.srv.ValidateAccessToken(t.Context(), tok); err != nil {
+			t.Fatalf("wrong tx_codes revoked the grant: %v", err)
+		}
+		if err := e.srv.RevokePreAuthorizedCode(t.Context(), code); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.srv.ValidateAccessToken(t.Context(), tok); err == nil {
+			t.Fatal("token of a cancelled offer still valid")
+		}
+	})
 }

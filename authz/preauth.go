@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -83,16 +82,8 @@ func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization)
 	if err != nil {
 		return "", err
 	}
-	// The grant's request id: 128 random bits are enough for an identifier
-	// that is no credential (it names the grant in the store and the audit
-	// log) and keep the records that carry it short.
-	var ridb [16]byte
-	if _, err := rand.Read(ridb[:]); err != nil {
-		return "", err
-	}
-	rid := base64.RawURLEncoding.EncodeToString(ridb[:])
 	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
-		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: rid}
+		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: preAuthGrantID(code)}
 	if p.TxCode != "" {
 		d.TxMAC = txMAC(s.o.GlobalSecret, p.TxCode)
 	}
@@ -106,6 +97,16 @@ func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization)
 		return "", err
 	}
 	return code, nil
+}
+
+// preAuthGrantID is the request id of the grant a pre-authorized code
+// makes: 128 bits derived one-way from the code, so the grant can be
+// revoked from the code alone after its record is gone (a cancelled offer
+// whose code was deleted by the tx_code lockout). It names the grant in the
+// store and the audit log and reveals nothing of the code.
+func preAuthGrantID(code string) string {
+	h := sha256.Sum256([]byte("authz pre-authorized grant\x00" + code))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
 // preAuthHandler is the fosite token endpoint handler of the
@@ -197,10 +198,14 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		}
 		sess.AuthorizationDetails = true
 	}
-	// The offer is marked before the code is consumed, so an offer outage
-	// leaves the code usable. A loser of concurrent redemptions fails at
-	// either step and revokes what the winner gets: a code used twice is
-	// compromised (RFC 6749 §4.1.2 by analogy; OpenID4VCI §13.6).
+	// The code is single-use. The code of an offer is used up by the
+	// offer's redemption (OfferLink.MarkRedeemed: exactly one of concurrent
+	// calls succeeds), one store round trip with no read before it; its
+	// record stays unconsumed, and a cancellation revokes the grant by its
+	// derived id (RevokePreAuthorizedCode). A code without an offer is
+	// consumed. A loser of concurrent redemptions revokes what the winner
+	// gets: a code used twice is compromised (RFC 6749 §4.1.2 by analogy;
+	// OpenID4VCI §13.6).
 	if s.o.Offers != nil && d.OfferID != "" {
 		if err := s.o.Offers.MarkRedeemed(ctx, d.OfferID); err != nil {
 			if outage(err) {
@@ -211,8 +216,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 			}
 			return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
 		}
-	}
-	if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
+	} else if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			return s.preAuthReused(ctx, d)
 		}
@@ -257,22 +261,25 @@ func outage(err error) bool {
 
 // RevokePreAuthorizedCode invalidates a pre-authorized code (a cancelled
 // offer): the token endpoint refuses it afterwards, and tokens already
-// issued for it are revoked. An unknown or expired code is not an error.
+// issued for it are revoked, whether or not its record is still kept. An
+// unknown or expired code is not an error.
 func (s *Server) RevokePreAuthorizedCode(ctx context.Context, code string) error {
 	key := keyHash(code)
+	rid := preAuthGrantID(code)
 	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return nil
-	case errors.Is(err, storage.ErrAlreadyUsed):
+	case err == nil || errors.Is(err, storage.ErrAlreadyUsed):
+		// Codes minted before the derived id carry a random one.
 		d, derr := decodePreAuth(b)
 		if derr != nil {
 			return derr
 		}
-		if err := s.store.revokeGrant(ctx, d.RequestID); err != nil {
-			return err
-		}
-	case err != nil:
+		rid = d.RequestID
+	default:
+		return err
+	}
+	if err := s.store.revokeGrant(ctx, rid); err != nil {
 		return err
 	}
 	return s.o.Store.Delete(ctx, kindPreAuth, key)

@@ -468,6 +468,9 @@ func (downStore) Create(_ context.Context, _, _ string, _ []byte, _ time.Time) e
 func (downStore) Get(_ context.Context, _, _ string) ([]byte, error) {
 	return nil, storage.ErrUnavailable
 }
+func (downStore) Advance(context.Context, string, string, storage.States, uint8, []byte, time.Time) ([]byte, uint8, error) {
+	return nil, 0, storage.ErrUnavailable
+}
 
 func TestStoreOutageIs503(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.Store = downStore{o.Store} })

@@ -275,16 +275,18 @@ func checkHTTPSURL(raw string) error {
 	return fmt.Errorf("%q must use https", raw)
 }
 
-// record is the stored offer (version 1). Secrets kept: the pre-authorized
-// code and issuer_state, which the by-reference offer must carry. The tx_code
-// is never stored.
+// record is the stored offer (version 2; state.go has how its lifecycle is
+// stored). Secrets kept: the pre-authorized code and issuer_state, which the
+// by-reference offer must carry. The tx_code is never stored.
 type record struct {
 	V int `cbor:"v"`
 	// ID is the offer id. It is the store key, so it is not stored in the
 	// value (encode leaves it out, load sets it); records written before
 	// carry it and decode as well.
-	ID               string            `cbor:"id,omitempty"`
-	State            string            `cbor:"st"`
+	ID string `cbor:"id,omitempty"`
+	// State and the three instants below are stored in version 1 only;
+	// from version 2 on they are folded from the events (state.go).
+	State            string            `cbor:"st,omitempty"`
 	Grant            string            `cbor:"g"`
 	ConfigurationIDs []string          `cbor:"c"`
 	PreAuthCode      string            `cbor:"pc,omitempty"`
@@ -299,7 +301,7 @@ type record struct {
 	CancelledAt      int64             `cbor:"xa,omitempty"`
 }
 
-const recordVersion = 1
+const recordVersion = 2
 
 // TxCode is the transaction code object of an offer (OpenID4VCI 1.0 §4.1.1).
 type TxCode struct {
@@ -481,7 +483,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Created, erro
 		return nil, oauth.ServerError(err)
 	}
 	r := &record{
-		V: recordVersion, ID: id, State: StateCreated, Grant: req.Grant,
+		V: recordVersion, ID: id, Grant: req.Grant,
 		ConfigurationIDs: slices.Clone(req.CredentialConfigurationIDs),
 		Subject:          req.Subject,
 		CreatedAt:        now.UnixMilli(), ExpiresAt: expiresAt.UnixMilli(),
@@ -554,7 +556,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Created, erro
 		}
 		r.PreAuthCode = code
 	}
-	if err := s.put(ctx, r, true); err != nil {
+	if err := s.create(ctx, r); err != nil {
 		s.revoke(ctx, r)
 		return nil, err
 	}
@@ -741,81 +743,77 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-// encode is the stored form of r: without the id, which is the store key.
+// encode is the stored form of a new record: without the id, which is the
+// store key, and without state (state.go).
 func (r *record) encode() ([]byte, error) {
 	c := *r
 	c.ID = ""
 	return storage.Encode(&c)
 }
 
-func (s *Service) put(ctx context.Context, r *record, create bool) error {
+func (s *Service) create(ctx context.Context, r *record) error {
 	b, err := r.encode()
 	if err != nil {
 		return oauth.ServerError(err)
 	}
-	if create {
-		err = s.o.Store.Create(ctx, kindOffer, r.ID, b, r.storeExpiry(s.o.Retention))
-	} else {
-		err = s.o.Store.Put(ctx, kindOffer, r.ID, b, r.storeExpiry(s.o.Retention))
-	}
-	return storeError(err)
+	return storeError(s.o.Store.Create(ctx, kindOffer, r.ID, b, r.storeExpiry(s.o.Retention)))
 }
 
-// load returns the record and its stored bytes (for compare-and-swap).
-func (s *Service) load(ctx context.Context, id string) (*record, []byte, error) {
-	if id == "" || len(id) > 128 {
-		return nil, nil, ErrNotFound
+// validID bounds the ids looked up.
+func validID(id string) bool { return id != "" && len(id) <= 128 }
+
+// load returns the record with its events folded in.
+func (s *Service) load(ctx context.Context, id string) (*record, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
 	}
 	b, err := s.o.Store.Get(ctx, kindOffer, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil, ErrNotFound
+			return nil, ErrNotFound
 		}
-		return nil, nil, storeError(err)
+		return nil, storeError(err)
 	}
-	var r record
-	if err := storage.Decode(b, &r); err != nil {
-		return nil, nil, oauth.ServerError(fmt.Errorf("offer: decode record: %w", err))
-	}
-	if r.V != recordVersion {
-		return nil, nil, oauth.ServerError(fmt.Errorf("offer: record version %d", r.V))
-	}
-	if r.ID != "" && r.ID != id {
-		return nil, nil, oauth.ServerError(errors.New("offer: stored record names another offer"))
-	}
-	r.ID = id
-	return &r, b, nil
+	return decodeAs(b, id)
 }
 
-// update applies f to the current record and swaps it in atomically,
-// retrying on concurrent changes. f returns false to leave the record as is.
-func (s *Service) update(ctx context.Context, id string, f func(r *record) (bool, error)) (*record, error) {
-	for attempt := 0; attempt < 8; attempt++ {
-		r, old, err := s.load(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		changed, err := f(r)
-		if err != nil || !changed {
-			return r, err
-		}
-		b, err := r.encode()
-		if err != nil {
-			return nil, oauth.ServerError(err)
-		}
-		err = s.o.Store.Swap(ctx, kindOffer, id, old, b, r.storeExpiry(s.o.Retention))
-		switch {
-		case err == nil:
-			return r, nil
-		case errors.Is(err, storage.ErrConflict):
-			continue
-		case errors.Is(err, storage.ErrNotFound):
-			return nil, ErrNotFound
-		default:
-			return nil, storeError(err)
-		}
+// decodeAs decodes the stored offer under id.
+func decodeAs(b []byte, id string) (*record, error) {
+	r, err := decodeRecord(b)
+	if err != nil {
+		return nil, oauth.ServerError(err)
 	}
-	return nil, oauth.Unavailable(1, errors.New("offer: too much contention on record"))
+	if r.ID != "" && r.ID != id {
+		return nil, oauth.ServerError(errors.New("offer: stored record names another offer"))
+	}
+	r.ID = id
+	return r, nil
+}
+
+// step appends the step to state to at now, if the store's state allows
+// it, and returns the record as it was before and whether the step was
+// written. extend moves the record's expiry (zero: keep).
+func (s *Service) step(ctx context.Context, id string, to uint8, now, extend time.Time) (*record, bool, error) {
+	if !validID(id) {
+		return nil, false, ErrNotFound
+	}
+	ev, err := encodeEvent(to, now)
+	if err != nil {
+		return nil, false, oauth.ServerError(err)
+	}
+	b, _, err := s.o.Store.Advance(ctx, kindOffer, id, steps[to], to, ev, extend)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, false, ErrNotFound
+	case err != nil && !errors.Is(err, storage.ErrConflict):
+		// ErrAlreadyUsed cannot happen: offers are never consumed.
+		return nil, false, storeError(err)
+	}
+	r, derr := decodeAs(b, id)
+	if derr != nil {
+		return nil, false, derr
+	}
+	return r, err == nil, nil
 }
 
 func storeError(err error) error {
@@ -848,7 +846,7 @@ func (s *Service) revoke(ctx context.Context, r *record) {
 
 // Status returns the offer's state without secrets.
 func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -862,17 +860,15 @@ func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
 // Cancelling a cancelled offer is a no-op.
 func (s *Service) Cancel(ctx context.Context, id string) (*Status, error) {
 	now := s.now()
-	r, err := s.update(ctx, id, func(r *record) (bool, error) {
-		if r.State == StateCancelled {
-			return false, nil
-		}
-		r.State = StateCancelled
-		r.CancelledAt = now.UnixMilli()
-		return true, nil
-	})
+	r, stepped, err := s.step(ctx, id, stCancelled, now, time.Time{})
 	if err != nil {
 		return nil, err
 	}
+	if stepped {
+		r.apply(event{State: stCancelled, At: now.UnixMilli()})
+	}
+	// Not stepped: every other state may be cancelled, so the store refused
+	// because a cancellation came first, and r shows it.
 	if rv, ok := s.o.PreAuth.(PreAuthCodeRevoker); ok && r.PreAuthCode != "" {
 		if err := rv.RevokePreAuthorizedCode(ctx, r.PreAuthCode); err != nil {
 			// The cancellation is recorded: OfferClaims refuses regardless.
@@ -884,26 +880,26 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Status, error) {
 }
 
 // MarkRedeemed records that the offer's grant was used at the token endpoint
-// (pre-authorized code) or authorization endpoint (issuer_state). Errors:
-// ErrNotFound, ErrExpired, ErrCancelled, ErrAlreadyRedeemed, or a 503/500
-// *oauth.Error.
+// (pre-authorized code) or authorization endpoint (issuer_state). It is the
+// grant's single-use decision: of any number of concurrent calls for one
+// offer, exactly one succeeds. Errors: ErrNotFound, ErrExpired, ErrCancelled,
+// ErrAlreadyRedeemed, or a 503/500 *oauth.Error.
 func (s *Service) MarkRedeemed(ctx context.Context, id string) error {
 	now := s.now()
-	_, err := s.update(ctx, id, func(r *record) (bool, error) {
-		switch r.state(now) {
-		case StateCreated, StateFetched:
-			r.State = StateRedeemed
-			r.RedeemedAt = now.UnixMilli()
-			return true, nil
-		case StateExpired:
-			return false, ErrExpired
-		case StateCancelled:
-			return false, ErrCancelled
-		default:
-			return false, ErrAlreadyRedeemed
-		}
-	})
-	return err
+	r, stepped, err := s.step(ctx, id, stRedeemed, now, now.Add(s.o.Retention))
+	if err != nil {
+		return err
+	}
+	if err := servable(r, now); err != nil {
+		return err
+	}
+	if !stepped {
+		// The store holds a later state than the events show (a step
+		// recorded by an instance whose clock was past the offer's
+		// expiry): the redemption is not ours.
+		return ErrAlreadyRedeemed
+	}
+	return nil
 }
 
 // IssuerStateOffer is what the authorization server learns from an
@@ -928,7 +924,7 @@ func (s *Service) LookupIssuerState(ctx context.Context, issuerState string) (*I
 		}
 		return nil, storeError(err)
 	}
-	r, _, err := s.load(ctx, string(b))
+	r, err := s.load(ctx, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -953,7 +949,7 @@ func (s *Service) LookupIssuerState(ctx context.Context, issuerState string) (*I
 // issued for it. An offer without claims for the configuration gives
 // ErrNoClaims (which wraps credential.ErrNoClaims).
 func (s *Service) OfferClaims(ctx context.Context, offerID, configurationID string) (map[string]map[string]any, error) {
-	r, _, err := s.load(ctx, offerID)
+	r, err := s.load(ctx, offerID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, denied("the credential offer is unknown or no longer kept").WithCause(err)
 	}
@@ -982,43 +978,36 @@ func denied(format string, args ...any) *oauth.Error {
 
 // liveOffer returns the record if the offer can still be fetched.
 func (s *Service) liveOffer(ctx context.Context, id string) (*record, error) {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	switch r.state(s.now()) {
+	return r, servable(r, s.now())
+}
+
+// servable reports why the offer is no longer served, or nil.
+func servable(r *record, now time.Time) error {
+	switch r.state(now) {
 	case StateCreated, StateFetched:
-		return r, nil
+		return nil
 	case StateExpired:
-		return nil, ErrExpired
+		return ErrExpired
 	case StateCancelled:
-		return nil, ErrCancelled
-	default:
-		return nil, ErrAlreadyRedeemed
+		return ErrCancelled
 	}
+	return ErrAlreadyRedeemed
 }
 
 // Fetch returns the offer object for the credential_offer_uri and marks the
-// offer fetched. Expired, cancelled and redeemed offers are not served.
+// offer fetched, in one store round trip. Expired, cancelled and redeemed
+// offers are not served.
 func (s *Service) Fetch(ctx context.Context, id string) (*CredentialOffer, error) {
 	now := s.now()
-	r, err := s.update(ctx, id, func(r *record) (bool, error) {
-		switch r.state(now) {
-		case StateCreated:
-			r.State = StateFetched
-			r.FetchedAt = now.UnixMilli()
-			return true, nil
-		case StateFetched:
-			return false, nil
-		case StateExpired:
-			return false, ErrExpired
-		case StateCancelled:
-			return false, ErrCancelled
-		default:
-			return false, ErrAlreadyRedeemed
-		}
-	})
+	r, _, err := s.step(ctx, id, stFetched, now, time.Time{})
 	if err != nil {
+		return nil, err
+	}
+	if err := servable(r, now); err != nil {
 		return nil, err
 	}
 	o := s.offerObject(r)
