@@ -48,9 +48,13 @@ type OfferLink interface {
 	// An unknown, expired, cancelled or redeemed issuer_state is a plain
 	// error; an *oauth.Error with status >= 500 is an outage.
 	ResolveIssuerState(ctx context.Context, issuerState string) (offerID, subject string, err error)
-	// MarkRedeemed records that the offer's grant was used; a plain error
-	// means the offer can no longer be redeemed (cancelled, expired,
-	// redeemed), an *oauth.Error with status >= 500 an outage.
+	// MarkRedeemed records that the offer's grant was used. It is the
+	// single-use decision for the offer's pre-authorized code: of any
+	// number of concurrent calls for one offer exactly one returns nil,
+	// and every later call fails. ErrOfferRedeemed (wrapped or not) means
+	// it was redeemed before; another plain error that it can no longer be
+	// redeemed (cancelled, expired, unknown); an *oauth.Error with status
+	// >= 500 an outage.
 	MarkRedeemed(ctx context.Context, offerID string) error
 }
 

@@ -6,7 +6,9 @@
 // rejects deferred issuance.
 //
 // It owns: offer records (kind "offer", and "offer-is" indexing issuer_state),
-// their lifecycle (created -> fetched -> redeemed, or expired / cancelled),
+// their lifecycle (created -> fetched -> redeemed, or expired / cancelled;
+// each step one store operation appending an event, see state.go), the
+// redemption that uses up an offer's pre-authorized code (MarkRedeemed),
 // the claims attached to pre-authorized offers (validated against the doctype
 // catalogue when the offer is created), transaction code generation, and the
 // admin API's authentication (static bearer tokens).
