@@ -241,10 +241,14 @@ func (s *Store) Swap(ctx context.Context, kind, key string, old, value []byte, e
 	return nil
 }
 
-// Advance implements storage.Records.
+// Advance implements storage.Records. Ride-along creates (storage.Rider)
+// are made after the step, as the Redis backend's pipeline makes them.
 func (s *Store) Advance(ctx context.Context, kind, key string, from storage.States, to uint8, event []byte, extendTo time.Time) ([]byte, uint8, error) {
 	if to > storage.MaxState {
 		return nil, 0, storage.ErrBadState
+	}
+	if rd, items := storage.TakeRider(ctx, s); rd != nil {
+		defer func() { rd.Report(s.CreateAll(ctx, items)) }()
 	}
 	e, err := s.lock(ctx, kind, key)
 	if err != nil {

@@ -147,31 +147,40 @@ func (s *Store) CreateAll(ctx context.Context, items []storage.Item) error {
 	if err := start(ctx, "create", items[0].Kind); err != nil {
 		return err
 	}
-	now := s.now().UnixMilli()
-	keys, vals, ttls := make([]string, len(items)), make([][]byte, len(items)), make([]int64, len(items))
 	pipe := s.c.Pipeline()
+	finish := s.queueCreates(ctx, pipe, items, s.now().UnixMilli())
+	// Exec's error is that of the first failed command; each is read by
+	// finish.
+	_, _ = pipe.Exec(ctx)
+	return finish()
+}
+
+// queueCreates adds one SET NX per item to pipe; once pipe has run, finish
+// completes the items whose key existed and returns CreateAll's result.
+func (s *Store) queueCreates(ctx context.Context, pipe redis.Pipeliner, items []storage.Item, now int64) (finish func() error) {
+	keys, vals, ttls := make([]string, len(items)), make([][]byte, len(items)), make([]int64, len(items))
 	cmds := make([]*redis.BoolCmd, len(items))
 	for i, it := range items {
 		exp := it.ExpiresAt.UnixMilli()
 		keys[i], vals[i], ttls[i] = s.key(it.Kind, it.Key), encodeValue(it.Value, exp, false), gcTTL(exp, now)
 		cmds[i] = pipe.SetNX(ctx, keys[i], vals[i], time.Duration(ttls[i])*time.Millisecond)
 	}
-	// Exec's error is that of the first failed command; each is read below.
-	_, _ = pipe.Exec(ctx)
-	var first error
-	for i, cmd := range cmds {
-		created, err := cmd.Result()
-		switch {
-		case err != nil:
-			err = fail("create", items[i].Kind, err)
-		case !created:
-			err = s.createExisting(ctx, "create", items[i].Kind, keys[i], vals[i], now, ttls[i], storage.ErrAlreadyExists)
+	return func() error {
+		var first error
+		for i, cmd := range cmds {
+			created, err := cmd.Result()
+			switch {
+			case err != nil:
+				err = fail("create", items[i].Kind, err)
+			case !created:
+				err = s.createExisting(ctx, "create", items[i].Kind, keys[i], vals[i], now, ttls[i], storage.ErrAlreadyExists)
+			}
+			if first == nil && err != nil {
+				first = &storage.ItemError{Index: i, Err: err}
+			}
 		}
-		if first == nil && err != nil {
-			first = &storage.ItemError{Index: i, Err: err}
-		}
+		return first
 	}
-	return first
 }
 
 // Put implements storage.Records.
@@ -319,7 +328,23 @@ func (s *Store) Advance(ctx context.Context, kind, key string, from storage.Stat
 		return nil, 0, err
 	}
 	now, ext := s.now().UnixMilli(), max(extendTo.UnixMilli(), 0)
-	raw, err := advanceScript.Run(ctx, s.c, []string{s.key(kind, key)}, now, int(from), int(to), event, ext, gcTTL(ext, now)).Text()
+	keys, args := []string{s.key(kind, key)}, []any{now, int(from), int(to), event, ext, gcTTL(ext, now)}
+	var raw string
+	var err error
+	if rd, items := storage.TakeRider(ctx, s); rd != nil {
+		// The step, then the ride-along creates, in one pipeline.
+		pipe := s.c.Pipeline()
+		step := advanceScript.EvalSha(ctx, pipe, keys, args...)
+		finish := s.queueCreates(ctx, pipe, items, now)
+		_, _ = pipe.Exec(ctx)
+		rd.Report(finish())
+		raw, err = step.Text()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			raw, err = advanceScript.Run(ctx, s.c, keys, args...).Text()
+		}
+	} else {
+		raw, err = advanceScript.Run(ctx, s.c, keys, args...).Text()
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, 0, storage.ErrNotFound
 	}

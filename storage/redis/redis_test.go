@@ -129,6 +129,14 @@ func TestTTLIsGarbageCollectionOnly(t *testing.T) {
 		{"Consume keeps TTL", func() error { _, err := s.Consume(ctx, "code", "k"); return err }, "code", time.Minute},
 		{"Put", func() error { return s.Put(ctx, "offer", "k", []byte("v"), exp) }, "offer", time.Minute},
 		{"Swap", func() error { return s.Swap(ctx, "offer", "k", []byte("v"), []byte("w"), later) }, "offer", time.Hour + time.Minute},
+		{"Advance keeps TTL", func() error {
+			_, _, err := s.Advance(ctx, "offer", "k", storage.StateSet(0), 1, []byte("e"), exp)
+			return err
+		}, "offer", time.Hour + time.Minute},
+		{"Advance extends", func() error {
+			_, _, err := s.Advance(ctx, "offer", "k", storage.StateSet(1), 2, nil, later.Add(time.Hour))
+			return err
+		}, "offer", 2*time.Hour + time.Minute},
 		{"Remember", func() error { return s.Remember(ctx, "jti", "k", exp) }, "jti", time.Minute},
 		{"CreateAll", func() error {
 			return s.CreateAll(ctx, []storage.Item{{Kind: "issued", Key: "k", ExpiresAt: exp}, {Kind: "issued", Key: "k2", ExpiresAt: exp}})
@@ -155,6 +163,35 @@ func TestTTLIsGarbageCollectionOnly(t *testing.T) {
 				t.Fatalf("PTTL %v, want time to expiry + GCGrace = %v", got, want)
 			}
 		})
+	}
+}
+
+// TestAdvanceWithoutCachedScript: a step with ride-along creates is
+// pipelined with EVALSHA; on a server that lost its script cache (restart,
+// SCRIPT FLUSH, failover) the step is retried with the script's source and
+// the creates are still made once.
+func TestAdvanceWithoutCachedScript(t *testing.T) {
+	s, admin, c := testStore(t)
+	ctx := t.Context()
+	exp := c.Now().Add(time.Minute)
+	if err := s.Create(ctx, "offer", "k", []byte("rec"), exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rd := storage.WithRider(ctx, s, []storage.Item{{Kind: "at", Key: "t", Value: []byte("tok"), ExpiresAt: exp}})
+	before, st, err := s.Advance(rctx, "offer", "k", storage.StateSet(0), 1, []byte("+e"), time.Time{})
+	if err != nil || string(before) != "rec" || st != 0 {
+		t.Fatalf("Advance: %q, %d, %v", before, st, err)
+	}
+	if err := rd.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]string{"offer": "rec+e", "at": "tok"} {
+		if got, err := s.Get(ctx, kind, map[string]string{"offer": "k", "at": "t"}[kind]); err != nil || string(got) != want {
+			t.Fatalf("%s: %q, %v; want %q", kind, got, err, want)
+		}
 	}
 }
 

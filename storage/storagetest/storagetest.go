@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Race", race},
 		{"Batch", batch},
 		{"Pending", pending},
+		{"Rider", riding},
 		{"Close", closing},
 	}
 	for _, tier := range tiers {
