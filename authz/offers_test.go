@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mdoc-issuer/issuer/oauth"
 	"github.com/mdoc-issuer/issuer/storage"
@@ -244,4 +246,71 @@ func TestPreAuthorizedOfferSingleUse(t *testing.T) {
 			t.Fatal("token of a cancelled offer still valid")
 		}
 	})
+}
+
+// storeOffers is an OfferLink that redeems with the store's Advance, as
+// the offer package does: the token's records ride along with the step.
+type storeOffers struct{ s storage.Store }
+
+func (storeOffers) ResolveIssuerState(context.Context, string) (string, string, error) {
+	return "", "", errors.New("offer: not found")
+}
+
+func (o storeOffers) MarkRedeemed(ctx context.Context, id string) error {
+	_, _, err := o.s.Advance(ctx, "offer-test", id, storage.StateSet(0), 1, nil, time.Time{})
+	if errors.Is(err, storage.ErrConflict) {
+		return ErrOfferRedeemed
+	}
+	return err
+}
+
+// TestRedemptionCarriesToken: with an OfferLink on the same store, the
+// redemption and the token's records go in one store operation; a replay
+// is refused and revokes the first token; a concurrent pair yields at most
+// one usable token.
+func TestRedemptionCarriesToken(t *testing.T) {
+	backends := map[string]envOpt{"memory": withStore(memoryStore)}
+	if os.Getenv("ISSUER_TEST_REDIS_URL") != "" {
+		backends["redis"] = withStore(redisStore(redisURL(t)))
+	}
+	for name, backend := range backends {
+		t.Run(name, func(t *testing.T) {
+			var links []storeOffers
+			e := newEnv(t, backend, withOptions(func(o *Options) {
+				links = append(links, storeOffers{o.Store})
+				o.Offers = links[0]
+			}))
+			ctx := t.Context()
+			redeemable := func() string {
+				if err := e.store.Create(ctx, "offer-test", "offer-1", []byte("x"), e.clock.Now().Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				return e.preAuthCode("")
+			}
+			w := e.newWallet("w1")
+			code := redeemable()
+			tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200).str("access_token")
+			if _, err := e.srv.ValidateAccessToken(ctx, tok); err != nil {
+				t.Fatalf("token of the redemption: %v", err)
+			}
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
+			if _, err := e.srv.ValidateAccessToken(ctx, tok); err == nil {
+				t.Fatal("token still valid after the code's replay")
+			}
+			if err := e.store.Delete(ctx, "offer-test", "offer-1"); err != nil {
+				t.Fatal(err)
+			}
+			// A refused redemption (the offer is gone) leaves the code
+			// unused: once the offer is back, it is redeemed.
+			code = e.preAuthCode("")
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
+			if err := e.store.Create(ctx, "offer-test", "offer-1", []byte("x"), e.clock.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			tok = mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200).str("access_token")
+			if _, err := e.srv.ValidateAccessToken(ctx, tok); err != nil {
+				t.Fatalf("token after a refused redemption: %v", err)
+			}
+		})
+	}
 }

@@ -200,22 +200,15 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 	}
 	// The code is single-use. The code of an offer is used up by the
 	// offer's redemption (OfferLink.MarkRedeemed: exactly one of concurrent
-	// calls succeeds), one store round trip with no read before it; its
-	// record stays unconsumed, and a cancellation revokes the grant by its
-	// derived id (RevokePreAuthorizedCode). A code without an offer is
-	// consumed. A loser of concurrent redemptions revokes what the winner
-	// gets: a code used twice is compromised (RFC 6749 §4.1.2 by analogy;
-	// OpenID4VCI §13.6).
+	// calls succeeds), taken once every check of the request has passed,
+	// in the round trip that stores the token (PopulateTokenEndpointResponse);
+	// its record stays unconsumed, and a cancellation revokes the grant by
+	// its derived id (RevokePreAuthorizedCode). A code without an offer is
+	// consumed here. A loser of concurrent redemptions revokes what the
+	// winner gets: a code used twice is compromised (RFC 6749 §4.1.2 by
+	// analogy; OpenID4VCI §13.6).
 	if s.o.Offers != nil && d.OfferID != "" {
-		if err := s.o.Offers.MarkRedeemed(ctx, d.OfferID); err != nil {
-			if outage(err) {
-				return err
-			}
-			if errors.Is(err, ErrOfferRedeemed) {
-				return s.preAuthReused(ctx, d)
-			}
-			return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
-		}
+		sess.redeem = d
 	} else if _, err := s.o.Store.Consume(ctx, kindPreAuth, key); err != nil {
 		if errors.Is(err, storage.ErrAlreadyUsed) {
 			return s.preAuthReused(ctx, d)
@@ -306,7 +299,11 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	stored := ar.Sanitize(nil)
-	if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
+	if sess, _ := ar.GetSession().(*Session); sess != nil && sess.redeem != nil {
+		if err := s.redeemWithToken(ctx, sess.redeem, accessSig, stored); err != nil {
+			return err
+		}
+	} else if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
 		return err
 	}
 	if s.o.RefreshTokens {
@@ -324,4 +321,35 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 	resp.SetExpiresIn(s.o.AccessTokenLifespan)
 	resp.SetScopes(ar.GetGrantedScopes())
 	return nil
+}
+
+// redeemWithToken redeems d's offer and stores the grant's first access
+// token, both in one store round trip: the token and its grant index ride
+// along with the offer's step (storage.Rider). If the redemption is refused,
+// the token record made with it is deleted; it was never handed out.
+func (s *Server) redeemWithToken(ctx context.Context, d *preAuthDTO, sig string, r fosite.Requester) error {
+	b, exp, err := s.store.accessTokenRecord(r)
+	if err != nil {
+		return err
+	}
+	items, err := firstTokenItems(sig, r.GetID(), b, exp)
+	if err != nil {
+		return err
+	}
+	rctx, rider := storage.WithRider(ctx, s.store.rec, items)
+	if err := s.o.Offers.MarkRedeemed(rctx, d.OfferID); err != nil {
+		if !rider.Cancel() {
+			if derr := s.store.rec.Delete(ctx, kindAT, sig); derr != nil {
+				s.o.Logger.Warn("authz: token record of a refused redemption not deleted", "offer_ref", logRef(d.OfferID), "cause", derr.Error())
+			}
+		}
+		if outage(err) {
+			return err
+		}
+		if errors.Is(err, ErrOfferRedeemed) {
+			return s.preAuthReused(ctx, d)
+		}
+		return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
+	}
+	return s.store.settleFirstToken(ctx, sig, r.GetID(), exp, rider.Result(ctx))
 }

@@ -41,6 +41,10 @@ type Session struct {
 	NoState bool
 
 	ExpiresAt map[fosite.TokenType]time.Time
+
+	// redeem is the pre-authorization whose offer the token response
+	// redeems (preauth.go); never stored.
+	redeem *preAuthDTO
 }
 
 var _ fosite.Session = (*Session)(nil)

@@ -411,6 +411,31 @@ func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature st
 // ---- access and refresh tokens ----
 
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	b, exp, err := f.accessTokenRecord(r)
+	if err != nil {
+		return err
+	}
+	if !isRefreshGrant(r) && r.GetID() != "" {
+		// A grant's first token: the token and a new grant index in one
+		// store round trip.
+		items, err := firstTokenItems(signature, r.GetID(), b, exp)
+		if err != nil {
+			return err
+		}
+		return f.settleFirstToken(ctx, signature, r.GetID(), exp, storage.CreateAll(ctx, f.rec, items))
+	}
+	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
+		return err
+	}
+	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false, false); err != nil {
+		_ = f.rec.Delete(ctx, kindAT, signature)
+		return err
+	}
+	return nil
+}
+
+// accessTokenRecord is the stored access token of r and its expiry.
+func (f *fositeStore) accessTokenRecord(r fosite.Requester) ([]byte, time.Time, error) {
 	now := f.now()
 	exp := now.Add(f.s.o.AccessTokenLifespan)
 	d := toDTO(r, exp, []string{})
@@ -425,50 +450,46 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature st
 		d.Session.ClientKeyJKT, d.Session.IssuerState, d.Session.NoState = "", "", false
 	}
 	b, err := encode(d)
+	return b, exp, err
+}
+
+// firstTokenItems are the records of a grant's first access token: the
+// token and a new grant index listing it.
+func firstTokenItems(sig, requestID string, token []byte, exp time.Time) ([]storage.Item, error) {
+	idx, err := firstIndex(sig, exp, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !isRefreshGrant(r) && r.GetID() != "" {
-		// A grant's first token: the token and a new grant index in one
-		// store round trip. If the index exists (a revoked mark, or tokens
-		// of the grant), the token is recorded in it by indexAdd.
-		idx, err := firstIndex(signature, exp, false)
+	return []storage.Item{
+		{Kind: kindAT, Key: sig, Value: token, ExpiresAt: exp},
+		{Kind: kindGrant, Key: requestID, Value: idx, ExpiresAt: exp},
+	}, nil
+}
+
+// settleFirstToken completes a grant's first token from the outcome of
+// creating firstTokenItems. If the index exists (a revoked mark, or tokens
+// of the grant), the token is recorded in it by indexAdd.
+func (f *fositeStore) settleFirstToken(ctx context.Context, sig, requestID string, exp time.Time, err error) error {
+	var ie *storage.ItemError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie) && ie.Index == 1:
+		// The token is stored, the index is not.
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			err = f.indexAdd(ctx, requestID, sig, exp, false, false)
+		}
 		if err != nil {
+			_ = f.rec.Delete(ctx, kindAT, sig)
 			return err
 		}
-		err = storage.CreateAll(ctx, f.rec, []storage.Item{
-			{Kind: kindAT, Key: signature, Value: b, ExpiresAt: exp},
-			{Kind: kindGrant, Key: r.GetID(), Value: idx, ExpiresAt: exp},
-		})
-		var ie *storage.ItemError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &ie) && ie.Index == 1:
-			// The token is stored, the index is not.
-			if errors.Is(err, storage.ErrAlreadyExists) {
-				err = f.indexAdd(ctx, r.GetID(), signature, exp, false, false)
-			}
-			if err != nil {
-				_ = f.rec.Delete(ctx, kindAT, signature)
-				return err
-			}
-			return nil
-		default:
-			// The token was not stored (or the store failed); a grant
-			// index created alongside only lists a token that does not
-			// exist, which revocation tolerates.
-			return err
-		}
-	}
-	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
+		return nil
+	default:
+		// The token was not stored (or the store failed); a grant index
+		// created alongside only lists a token that does not exist, which
+		// revocation tolerates.
 		return err
 	}
-	if err := f.indexAdd(ctx, r.GetID(), signature, exp, false, false); err != nil {
-		_ = f.rec.Delete(ctx, kindAT, signature)
-		return err
-	}
-	return nil
 }
 
 func (f *fositeStore) loadToken(ctx context.Context, kind, signature string) (*requestDTO, []byte, error) {
