@@ -213,6 +213,18 @@ func TestMemoryPerEntry(t *testing.T) {
 		{"replay-cache jti", "jti", func() error { return s.Remember(ctx, "jti", key, exp) }, 160},
 		{"tx_code counter", "txcode", func() error { _, err := s.Incr(ctx, "txcode", key, exp); return err }, 160},
 		{"300-byte record", "code", func() error { return s.Create(ctx, "code", key, record, exp) }, 480},
+		// Three 11-byte events appended by Advance, without a growth reserve.
+		{"300-byte record after three steps", "offer", func() error {
+			if err := s.Create(ctx, "offer", key, record, exp); err != nil {
+				return err
+			}
+			for st := range uint8(3) {
+				if _, _, err := s.Advance(ctx, "offer", key, storage.StateSet(st), st+1, make([]byte, 11), exp.Add(time.Minute)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, 520},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

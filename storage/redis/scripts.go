@@ -54,21 +54,23 @@ return 3
 	// expiry to extend to (ms), ARGV[6] its GC TTL (ms). The state is the
 	// flags byte's high nibble. Returns the stored string as it was before
 	// (the caller reads from it whether the step was taken); nil if there is
-	// no live value. The update is in place: SETRANGE and APPEND keep the TTL.
+	// no live value. The new string is written whole: APPEND and SETRANGE
+	// would leave Redis' growth reserve (up to the string's size again) in
+	// memory for the rest of the key's life.
 	advanceScript = redis.NewScript(prelude + `
 if not v or used then return v end
 local flags = string.byte(v, 2)
 local st = math.floor(flags / 16)
 if math.floor(tonumber(ARGV[2]) / 2 ^ st) % 2 == 0 then return v end
-redis.call('SETRANGE', KEYS[1], 1, string.char(flags % 16 + 16 * tonumber(ARGV[3])))
+local head = string.char(1, flags % 16 + 16 * tonumber(ARGV[3]))
 local ext = tonumber(ARGV[5])
 if ext > exp then
   local b = {}
   for i = 8, 1, -1 do b[i] = ext % 256; ext = math.floor(ext / 256) end
-  redis.call('SETRANGE', KEYS[1], 2, string.char(unpack(b)))
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('SET', KEYS[1], head .. string.char(unpack(b)) .. string.sub(v, 11) .. ARGV[4], 'PX', ARGV[6])
+else
+  redis.call('SET', KEYS[1], head .. string.sub(v, 3) .. ARGV[4], 'KEEPTTL')
 end
-if #ARGV[4] > 0 then redis.call('APPEND', KEYS[1], ARGV[4]) end
 return v
 `)
 
