@@ -121,6 +121,33 @@ type loadResult struct {
 	status             map[string]map[int]int
 }
 
+// add merges another round's result into r.
+func (r *loadResult) add(o loadResult) {
+	r.flows += o.flows
+	r.credentials += o.credentials
+	r.errorCount += o.errorCount
+	r.wall += o.wall
+	for _, e := range o.errors {
+		if len(r.errors) < 5 {
+			r.errors = append(r.errors, e)
+		}
+	}
+	if r.latencies == nil {
+		r.latencies, r.status = map[string][]time.Duration{}, map[string]map[int]int{}
+	}
+	for k, v := range o.latencies {
+		r.latencies[k] = append(r.latencies[k], v...)
+	}
+	for k, m := range o.status {
+		if r.status[k] == nil {
+			r.status[k] = map[int]int{}
+		}
+		for code, n := range m {
+			r.status[k][code] += n
+		}
+	}
+}
+
 // flowEnv is the state shared by the workers of one run.
 type flowEnv struct {
 	o        loadOptions

@@ -42,6 +42,7 @@ type options struct {
 	issuerEnv   []string
 	pprof       string
 	pprofSecs   int
+	rounds      int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -67,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o options
 	backends := fs.String("backends", "memory,redis", "store backends to run, comma-separated (memory, redis)")
-	fs.IntVar(&o.flows, "flows", 3000, "timed single-credential flows per backend")
+	fs.IntVar(&o.flows, "flows", 6000, "timed single-credential flows per backend")
+	fs.IntVar(&o.rounds, "rounds", 4, "rounds the timed flows are split into, the backends taking turns (1 with -pprof or -perf)")
 	fs.IntVar(&o.batchFlows, "batch-flows", 200, "timed batch flows per backend (0: no batch variant)")
 	fs.IntVar(&o.batchSize, "batch-size", 10, "credentials per batch flow (one key attestation covers every key)")
 	fs.IntVar(&o.concurrency, "c", 64, "concurrent wallets")
@@ -100,8 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if o.flows < 1 || o.concurrency < 1 || o.batchSize < 1 || o.batchFlows < 0 || o.warmup < 0 {
-		fmt.Fprintln(stderr, "flows, c and batch-size must be positive")
+	if o.flows < 1 || o.concurrency < 1 || o.batchSize < 1 || o.batchFlows < 0 || o.warmup < 0 || o.rounds < 1 || o.rounds > o.flows {
+		fmt.Fprintln(stderr, "flows, c, batch-size and rounds must be positive, rounds at most flows")
 		return 2
 	}
 	reports, err := bench(ctx, o, stderr)
@@ -132,6 +134,7 @@ type backendReport struct {
 
 	singleCPU, batchCPU, adminCPU time.Duration
 	pacedCPU                      time.Duration
+	rounds                        int // the timed flows ran in this many rounds
 	walletCPU                     time.Duration // this process (the wallets and the floor probe) over the timed flows
 	redisCPU                      time.Duration // redis-server CPU over the timed single-credential flows
 	adminOffers                   int
@@ -194,56 +197,120 @@ func bench(ctx context.Context, o options, log io.Writer) ([]*backendReport, err
 	// The floor first, on an otherwise idle benchmark.
 	fmt.Fprintln(log, "timing the crypto floor")
 	fl := measureFloor(o.floorIters)
-	var out []*backendReport
+	var stands []*stand
+	defer func() {
+		for _, st := range stands {
+			st.close()
+		}
+	}()
 	for _, b := range o.backends {
-		fmt.Fprintf(log, "backend %s: %d flows (+%d batch of %d) with %d wallets\n", b, o.flows, o.batchFlows, o.batchSize, o.concurrency)
-		r, err := benchBackend(ctx, o, bin, filepath.Join(dir, b), b)
+		fmt.Fprintf(log, "backend %s: starting, %d warm-up flows, %d offers\n", b, o.warmup, o.flows)
+		st, err := openStand(ctx, o, bin, filepath.Join(dir, b), b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", b, err)
 		}
-		r.floor = fl
-		out = append(out, r)
+		st.r.floor = fl
+		stands = append(stands, st)
+	}
+	// The timed flows in rounds, the backends taking turns (in reversed
+	// order every other round), so that a drift of the machine's speed
+	// over the run weighs on every backend alike.
+	rounds := o.rounds
+	if o.pprof != "" || o.perf != "" {
+		rounds = 1 // a profile covers one uninterrupted run
+	}
+	fmt.Fprintf(log, "timed flows: %d per backend in %d rounds with %d wallets\n", o.flows, rounds, o.concurrency)
+	for i := range rounds {
+		order := slices.Clone(stands)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, st := range order {
+			lo, hi := i*o.flows/rounds, (i+1)*o.flows/rounds
+			if err := st.timed(ctx, o, st.offers[lo:hi], i == 0, i == rounds-1); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.backend, err)
+			}
+		}
+	}
+	var out []*backendReport
+	for _, st := range stands {
+		fmt.Fprintf(log, "backend %s: %d batch flows (batch of %d), %d paced flows\n", st.backend, o.batchFlows, o.batchSize, o.pacedFlows)
+		if err := st.finish(ctx, o); err != nil {
+			return nil, fmt.Errorf("%s: %w", st.backend, err)
+		}
+		out = append(out, st.r)
 	}
 	return out, nil
 }
 
-func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*backendReport, error) {
+// stand is one backend's issuer (and redis-server), its wallets and what
+// was measured on it so far.
+type stand struct {
+	backend string
+	rds     *redisProc
+	p       *issuerProc
+	env     *flowEnv
+	r       *backendReport
+	offers  []string // for the timed flows
+
+	redisBefore, clientsBefore, keysBefore int64
+	cmdsBefore                             map[string]int64
+	floors                                 []floor // of the probe, one per round
+	perf                                   *perfRecorder
+	prof                                   *pprofRecorder
+}
+
+func (st *stand) close() {
+	st.p.stop()
+	if st.rds != nil {
+		st.rds.stop()
+	}
+}
+
+// openStand starts the backend's issuer, warms it up and creates the
+// offers of the timed flows.
+func openStand(ctx context.Context, o options, bin, dir, backend string) (_ *stand, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	var rds *redisProc
+	st := &stand{backend: backend, r: &backendReport{backend: backend}}
 	redisURL := ""
 	if backend == "redis" {
-		var err error
-		if rds, err = startRedis(ctx, o.redisBin, dir); err != nil {
+		if st.rds, err = startRedis(ctx, o.redisBin, dir); err != nil {
 			return nil, err
 		}
-		defer rds.stop()
-		redisURL = rds.url
+		redisURL = st.rds.url
 		if o.redisQuery != "" {
 			redisURL += "?" + o.redisQuery
 		}
 	}
+	defer func() {
+		if err != nil && st.rds != nil {
+			st.rds.stop()
+		}
+	}()
 	prov, err := newBenchProvider(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wallet provider: %w", err)
 	}
-	p, err := startIssuer(ctx, bin, dir, backend, redisURL, max(o.batchSize, 1), o.issuerEnv)
-	if err != nil {
+	if st.p, err = startIssuer(ctx, bin, dir, backend, redisURL, max(o.batchSize, 1), o.issuerEnv); err != nil {
 		return nil, err
 	}
-	defer p.stop()
+	defer func() {
+		if err != nil {
+			st.p.stop()
+		}
+	}()
 	dataDir := filepath.Join(dir, "data")
 	bundle, err := pki.Load(filepath.Join(dataDir, "pki"))
 	if err != nil {
 		return nil, fmt.Errorf("development PKI: %w", err)
 	}
-	lo := loadOptions{base: p.base, dataDir: dataDir, concurrency: o.concurrency, batch: 1, freshWallet: o.freshWallet, timeout: o.timeout}
-	env, err := newFlowEnv(ctx, lo, prov, bundle.IACA)
-	if err != nil {
+	lo := loadOptions{base: st.p.base, dataDir: dataDir, concurrency: o.concurrency, batch: 1, freshWallet: o.freshWallet, timeout: o.timeout}
+	if st.env, err = newFlowEnv(ctx, lo, prov, bundle.IACA); err != nil {
 		return nil, err
 	}
-	r := &backendReport{backend: backend}
+	r, env, p, rds := st.r, st.env, st.p, st.rds
 
 	// Warm up: connections, pools, the wallets' DPoP nonces.
 	if o.warmup > 0 {
@@ -257,85 +324,103 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		env.rec.reset()
 	}
 	r.goroutinesBefore, r.heapBefore = scrapeGauges(p.base)
-	var redisBefore, clientsBefore int64
-	var cmdsBefore map[string]int64
-	var keysBefore int64
 	if rds != nil {
-		if redisBefore, clientsBefore, err = rds.usedMemory(ctx); err != nil {
+		if st.redisBefore, st.clientsBefore, err = rds.usedMemory(ctx); err != nil {
 			return nil, err
 		}
-		if keysBefore, err = rds.keyBytes(ctx); err != nil {
+		if st.keysBefore, err = rds.keyBytes(ctx); err != nil {
 			return nil, err
 		}
 	}
-
 	// Offers for the timed flows, created beforehand (admin time apart).
 	cpu0, _ := procCPU(p.pid())
 	t0 := time.Now()
-	offers, err := createOffers(ctx, env.http, p.base, o.flows, 8)
-	if err != nil {
+	if st.offers, err = createOffers(ctx, env.http, p.base, o.flows, 8); err != nil {
 		return nil, err
 	}
 	r.adminWall, r.adminOffers = time.Since(t0), o.flows
 	cpu1, _ := procCPU(p.pid())
-	var rcpu1 time.Duration
-	if rds != nil {
-		rcpu1, _ = procCPU(rds.cmd.Process.Pid)
-	}
 	r.adminCPU = cpu1 - cpu0
-
 	if rds != nil {
-		if cmdsBefore, err = rds.commandStats(ctx); err != nil {
+		if st.cmdsBefore, err = rds.commandStats(ctx); err != nil {
 			return nil, err
 		}
 	}
-	var rec *perfRecorder
-	if o.perf != "" {
-		if rec, err = startPerf(p.pid(), o.perf+"."+backend); err != nil {
-			return nil, err
+	return st, nil
+}
+
+// timed runs one round of the timed single-credential flows and adds what
+// it measured to the report. Profiles start with the first round and end
+// with the last.
+func (st *stand) timed(ctx context.Context, o options, offers []string, first, last bool) error {
+	r, p, rds := st.r, st.p, st.rds
+	var err error
+	if first && o.perf != "" {
+		if st.perf, err = startPerf(p.pid(), o.perf+"."+st.backend); err != nil {
+			return err
 		}
 	}
-	var prof *pprofRecorder
-	if o.pprof != "" {
-		prof = startPprof(ctx, env.http, p.base, o.pprofSecs, o.pprof+"."+backend)
+	if first && o.pprof != "" {
+		st.prof = startPprof(ctx, st.env.http, p.base, o.pprofSecs, o.pprof+"."+st.backend)
 	}
+	var rcpu0 time.Duration
+	if rds != nil {
+		rcpu0, _ = procCPU(rds.cmd.Process.Pid)
+	}
+	cpu0, _ := procCPU(p.pid())
 	probe := startFloorProbe(50 * time.Millisecond)
 	self0, _ := procCPU(os.Getpid())
-	r.single = env.run(ctx, offers, 0)
-	cpu2, _ := procCPU(p.pid())
+	res := st.env.run(ctx, offers, 0)
+	cpu1, _ := procCPU(p.pid())
 	self1, _ := procCPU(os.Getpid())
-	r.walletCPU = self1 - self0
-	r.runFloor = probe.finish()
+	if f := probe.finish(); f.verify > 0 {
+		st.floors = append(st.floors, f)
+	}
 	if rds != nil {
-		rcpu2, _ := procCPU(rds.cmd.Process.Pid)
-		r.redisCPU = rcpu2 - rcpu1
+		rcpu1, _ := procCPU(rds.cmd.Process.Pid)
+		r.redisCPU += rcpu1 - rcpu0
 	}
-	if rec != nil {
-		if err := rec.stop(); err != nil {
-			return nil, err
+	r.walletCPU += self1 - self0
+	r.singleCPU += cpu1 - cpu0
+	r.single.add(res)
+	r.rounds++
+	st.env.rec.reset()
+	if !last {
+		return nil
+	}
+	r.runFloor = medianFloor(st.floors)
+	if st.perf != nil {
+		if err := st.perf.stop(); err != nil {
+			return err
 		}
 	}
-	if prof != nil {
-		if err := prof.wait(); err != nil {
-			return nil, err
+	if st.prof != nil {
+		if err := st.prof.wait(); err != nil {
+			return err
 		}
 	}
-	r.singleCPU = cpu2 - cpu1
-	env.rec.reset()
+	return nil
+}
+
+// finish measures what the timed flows left in Redis, runs the batch and
+// paced variants and reads the issuer's memory figures.
+func (st *stand) finish(ctx context.Context, o options) error {
+	r, env, p, rds := st.r, st.env, st.p, st.rds
+	var err error
 	if rds != nil {
 		after, clientsAfter, err := rds.usedMemory(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.redisBytes, r.redisFlows = after-redisBefore, r.single.flows
-		r.redisClientBytes = clientsAfter - clientsBefore
+		r.redisBytes, r.redisFlows = after-st.redisBefore, r.single.flows
+		r.redisClientBytes = clientsAfter - st.clientsBefore
 		cmds, err := rds.commandStats(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.redisCommands = map[string]int64{}
 		for k, v := range cmds {
-			if d := v - cmdsBefore[k]; d > 0 && k != "info" {
+			if d := v - st.cmdsBefore[k]; d > 0 && k != "info" {
 				r.redisCommands[k] = d
 			}
 		}
@@ -343,15 +428,15 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 		// the flows'.
 		keysAfter, err := rds.keyBytes(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.redisKeyBytes = keysAfter - keysBefore
+		r.redisKeyBytes = keysAfter - st.keysBefore
 	}
 
 	if o.batchFlows > 0 {
 		boffers, err := createOffers(ctx, env.http, p.base, o.batchFlows, 8)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		env.o.batch = o.batchSize
 		c0, _ := procCPU(p.pid())
@@ -364,7 +449,7 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	if o.pacedFlows > 0 && r.single.flows > 0 {
 		poffers, err := createOffers(ctx, env.http, p.base, o.pacedFlows, 8)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.pacedAt = o.pacedLoad * float64(r.single.flows) / r.single.wall.Seconds()
 		c0, _ := procCPU(p.pid())
@@ -378,14 +463,28 @@ func benchBackend(ctx context.Context, o options, bin, dir, backend string) (*ba
 	time.Sleep(200 * time.Millisecond)
 	r.goroutines, r.heapAfter = scrapeGauges(p.base)
 	if r.hwmKB, err = procStatusKB(p.pid(), "VmHWM"); err != nil {
-		return nil, err
+		return err
 	}
 	if rds != nil {
 		if r.redisKinds, err = rds.inventory(ctx, "bench:"); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// medianFloor is the median of the rounds' probe floors (zero if none).
+func medianFloor(fs []floor) floor {
+	if len(fs) == 0 {
+		return floor{}
+	}
+	vs, ss := make([]time.Duration, len(fs)), make([]time.Duration, len(fs))
+	for i, f := range fs {
+		vs[i], ss[i] = f.verify, f.sign
+	}
+	slices.Sort(vs)
+	slices.Sort(ss)
+	return floor{verify: vs[len(vs)/2], sign: ss[len(ss)/2]}
 }
 
 func (r *recorder) reset() {
@@ -433,6 +532,9 @@ func printReport(w io.Writer, o options, reports []*backendReport) {
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(w, "settings: %d flows + %d batch flows (batch %d) per backend, %d concurrent wallets, fresh wallet per flow: %v, issuer environment: %q\n",
 		o.flows, o.batchFlows, o.batchSize, o.concurrency, o.freshWallet, o.issuerEnv)
+	if len(reports) > 0 {
+		fmt.Fprintf(w, "timed flows in %d rounds, the backends taking turns; throughput = flows / the rounds' summed wall time\n", reports[0].rounds)
+	}
 	if len(reports) > 0 {
 		f := reports[0].floor
 		fmt.Fprintf(w, "crypto floor on the idle machine before the runs: ES256 verify %s ms, sign %s ms; one flow = %d verify + 1 sign = %s ms; batch of %d = %d verify + %d sign = %s ms\n",

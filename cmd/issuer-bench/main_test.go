@@ -54,6 +54,7 @@ func TestSmoke(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`flows 6 in \S+: [0-9.]+ flows/s, [0-9.]+ credentials/s, errors 0`),
 		regexp.MustCompile(`(?m)^credential +6 `),
+		regexp.MustCompile(`timed flows in 4 rounds, the backends taking turns`),
 		regexp.MustCompile(`overhead factor \(server CPU per flow / crypto floor\): [0-9.]+`),
 		regexp.MustCompile(`batch of 3: 2 flows in \S+, [0-9.]+ credentials/s, errors 0`),
 		regexp.MustCompile(`paced run: 3 flows`),
@@ -76,6 +77,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"unknown backend", []string{"-backends", "postgres"}},
 		{"no flows", []string{"-flows", "0"}},
 		{"no wallets", []string{"-c", "0"}},
+		{"no rounds", []string{"-rounds", "0"}},
+		{"more rounds than flows", []string{"-flows", "3", "-rounds", "4"}},
 		{"unknown flag", []string{"-nope"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
