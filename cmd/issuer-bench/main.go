@@ -134,7 +134,7 @@ type backendReport struct {
 
 	singleCPU, batchCPU, adminCPU time.Duration
 	pacedCPU                      time.Duration
-	rounds                        int // the timed flows ran in this many rounds
+	rounds                        int           // the timed flows ran in this many rounds
 	walletCPU                     time.Duration // this process (the wallets and the floor probe) over the timed flows
 	redisCPU                      time.Duration // redis-server CPU over the timed single-credential flows
 	adminOffers                   int
