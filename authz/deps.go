@@ -40,6 +40,10 @@ type DPoPVerifier interface {
 // not) when the offer was redeemed before: a second use of its code.
 var ErrOfferRedeemed = errors.New("authz: credential offer already redeemed")
 
+// ErrUnknownCode is what an OfferLink's PreAuthorization returns (wrapped or
+// not) when no offer keeps the code.
+var ErrUnknownCode = errors.New("authz: no offer keeps this pre-authorized code")
+
 // OfferLink connects grants to the credential offers they redeem (the offer
 // package's LookupIssuerState and MarkRedeemed).
 type OfferLink interface {
@@ -56,6 +60,16 @@ type OfferLink interface {
 	// redeemed (cancelled, expired, unknown); an *oauth.Error with status
 	// >= 500 an outage.
 	MarkRedeemed(ctx context.Context, offerID string) error
+	// PreAuthorization returns the offer that keeps the pre-authorized
+	// code (one minted with MintPreAuthorizedCode) and the grant record
+	// minted with it, whatever the offer's state. ErrUnknownCode if no offer
+	// keeps the code; any other error is returned to the wallet as it is
+	// (an outage, or the replay outcome of the request's pending marks,
+	// which ride along with this read).
+	PreAuthorization(ctx context.Context, code string) (offerID string, grant []byte, err error)
+	// Cancel cancels the offer (its pre-authorized code was voided by the
+	// tx_code lockout); an *oauth.Error with status >= 500 is an outage.
+	Cancel(ctx context.Context, offerID string) error
 }
 
 // UpstreamLogin signs End-Users in at an upstream OpenID Connect provider

@@ -54,6 +54,17 @@ func (f *fakeOffers) MarkRedeemed(_ context.Context, id string) error {
 	return nil
 }
 
+func (f *fakeOffers) PreAuthorization(context.Context, string) (string, []byte, error) {
+	return "", nil, ErrUnknownCode
+}
+
+func (f *fakeOffers) Cancel(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse[id] = true
+	return nil
+}
+
 func (f *fakeOffers) set(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -248,69 +259,106 @@ func TestPreAuthorizedOfferSingleUse(t *testing.T) {
 	})
 }
 
-// storeOffers is an OfferLink that redeems with the store's Advance, as
-// the offer package does: the token's records ride along with the step.
+// storeOffers is an OfferLink that keeps minted codes' grant records and
+// redeems with the store's Advance, as the offer package does: the token's
+// records ride along with the step. Offer states: 0 live, 1 redeemed, 2
+// cancelled.
 type storeOffers struct{ s storage.Store }
+
+const kindTestOffer = "offer-test"
+
+func (o storeOffers) add(t *testing.T, e *env, tx string) string {
+	t.Helper()
+	code, grant, err := e.srv.MintPreAuthorizedCode(t.Context(), PreAuthorization{OfferID: "ignored", Subject: "holder-7",
+		ConfigurationIDs: []string{testConfigID}, TxCode: tx, ExpiresAt: e.clock.Now().Add(5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.s.Create(t.Context(), kindTestOffer, keyHash(code), grant, e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
 
 func (storeOffers) ResolveIssuerState(context.Context, string) (string, string, error) {
 	return "", "", errors.New("offer: not found")
 }
 
+func (o storeOffers) PreAuthorization(ctx context.Context, code string) (string, []byte, error) {
+	b, err := o.s.Get(ctx, kindTestOffer, keyHash(code))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil, ErrUnknownCode
+	}
+	return keyHash(code), b, err
+}
+
 func (o storeOffers) MarkRedeemed(ctx context.Context, id string) error {
-	_, _, err := o.s.Advance(ctx, "offer-test", id, storage.StateSet(0), 1, nil, time.Time{})
-	if errors.Is(err, storage.ErrConflict) {
+	_, st, err := o.s.Advance(ctx, kindTestOffer, id, storage.StateSet(0), 1, nil, time.Time{})
+	if errors.Is(err, storage.ErrConflict) && st == 1 {
 		return ErrOfferRedeemed
 	}
 	return err
 }
 
-// TestRedemptionCarriesToken: with an OfferLink on the same store, the
-// redemption and the token's records go in one store operation; a replay
-// is refused and revokes the first token; a concurrent pair yields at most
-// one usable token.
-func TestRedemptionCarriesToken(t *testing.T) {
+func (o storeOffers) Cancel(ctx context.Context, id string) error {
+	_, _, err := o.s.Advance(ctx, kindTestOffer, id, storage.StateSet(0, 1), 2, nil, time.Time{})
+	return err
+}
+
+// TestOfferKeepsCode: a code minted for an offer has no record of its own;
+// the offer's read finds it, its redemption and the token's records go in
+// one store operation; a replay is refused and revokes the first token; a
+// refused redemption leaves no token; the tx_code lockout cancels the
+// offer.
+func TestOfferKeepsCode(t *testing.T) {
 	backends := map[string]envOpt{"memory": withStore(memoryStore)}
 	if os.Getenv("ISSUER_TEST_REDIS_URL") != "" {
 		backends["redis"] = withStore(redisStore(redisURL(t)))
 	}
 	for name, backend := range backends {
 		t.Run(name, func(t *testing.T) {
-			var links []storeOffers
+			var link storeOffers
 			e := newEnv(t, backend, withOptions(func(o *Options) {
-				links = append(links, storeOffers{o.Store})
-				o.Offers = links[0]
+				link = storeOffers{o.Store}
+				o.Offers = link
 			}))
 			ctx := t.Context()
-			redeemable := func() string {
-				if err := e.store.Create(ctx, "offer-test", "offer-1", []byte("x"), e.clock.Now().Add(time.Hour)); err != nil {
-					t.Fatal(err)
-				}
-				return e.preAuthCode("")
-			}
 			w := e.newWallet("w1")
-			code := redeemable()
+			code := link.add(t, e, "")
+			if _, err := e.store.Get(ctx, kindPreAuth, keyHash(code)); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a minted code has a record of its own: %v", err)
+			}
 			tok := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200).str("access_token")
-			if _, err := e.srv.ValidateAccessToken(ctx, tok); err != nil {
-				t.Fatalf("token of the redemption: %v", err)
+			g, err := e.srv.ValidateAccessToken(ctx, tok)
+			if err != nil || g.OfferID != keyHash(code) || g.Subject != "holder-7" {
+				t.Fatalf("grant %+v, %v", g, err)
 			}
 			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
 			if _, err := e.srv.ValidateAccessToken(ctx, tok); err == nil {
 				t.Fatal("token still valid after the code's replay")
 			}
-			if err := e.store.Delete(ctx, "offer-test", "offer-1"); err != nil {
+
+			// Cancelled before redemption: refused, and no token stays.
+			code = link.add(t, e, "")
+			if err := link.Cancel(ctx, keyHash(code)); err != nil {
 				t.Fatal(err)
 			}
-			// A refused redemption (the offer is gone) leaves the code
-			// unused: once the offer is back, it is redeemed.
-			code = e.preAuthCode("")
 			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
-			if err := e.store.Create(ctx, "offer-test", "offer-1", []byte("x"), e.clock.Now().Add(time.Hour)); err != nil {
+
+			// The tx_code lockout cancels the offer: the right tx_code is
+			// refused afterwards.
+			code = link.add(t, e, "493817")
+			for range e.srv.o.TxCodeMaxAttempts {
+				expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "000000")}), 400, oauth.CodeInvalidGrant)
+			}
+			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "493817")}), 400, oauth.CodeInvalidGrant)
+
+			// Codes with a record of their own (of offer-1) still work.
+			if err := e.store.Create(ctx, kindTestOffer, "offer-1", nil, e.clock.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			tok = mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200).str("access_token")
-			if _, err := e.srv.ValidateAccessToken(ctx, tok); err != nil {
-				t.Fatalf("token after a refused redemption: %v", err)
-			}
+			legacy := e.preAuthCode("")
+			mustStatus(t, e.token(w, tokenReq{form: preAuthForm(legacy, "")}), 200)
 		})
 	}
 }

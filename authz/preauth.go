@@ -63,29 +63,9 @@ func (s *Server) txCodeMatches(tx string, stored []byte) bool {
 // IssuePreAuthorizedCode stores a single-use pre-authorized code (256 bits)
 // for an offer and returns it.
 func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization) (string, error) {
-	now := s.now()
-	if len(p.ConfigurationIDs) == 0 {
-		return "", errors.New("authz: pre-authorization without credential configurations")
-	}
-	for _, id := range p.ConfigurationIDs {
-		if _, ok := s.byID[id]; !ok {
-			return "", fmt.Errorf("authz: unknown credential configuration %q", id)
-		}
-	}
-	if !p.ExpiresAt.After(now) || p.ExpiresAt.Sub(now) > maxPreAuthLifetime {
-		return "", fmt.Errorf("authz: pre-authorized code expiry must be within (now, now+%s]", maxPreAuthLifetime)
-	}
-	if len(p.TxCode) > 64 {
-		return "", errors.New("authz: tx_code longer than 64 characters")
-	}
-	code, err := randomToken()
+	code, d, err := s.newPreAuth(p)
 	if err != nil {
 		return "", err
-	}
-	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
-		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: preAuthGrantID(code)}
-	if p.TxCode != "" {
-		d.TxMAC = txMAC(s.o.GlobalSecret, p.TxCode)
 	}
 	b, err := encode(d)
 	if err != nil {
@@ -97,6 +77,54 @@ func (s *Server) IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization)
 		return "", err
 	}
 	return code, nil
+}
+
+// MintPreAuthorizedCode returns a new pre-authorized code (256 bits) and its
+// grant record without storing anything: the offer service keeps the record
+// with its offer and hands it back through OfferLink.PreAuthorization when
+// the code is redeemed, so one store key serves both. The record holds the
+// tx_code only as a keyed MAC. p.OfferID is not recorded: the offer that
+// returns the record names itself.
+func (s *Server) MintPreAuthorizedCode(_ context.Context, p PreAuthorization) (string, []byte, error) {
+	p.OfferID = ""
+	code, d, err := s.newPreAuth(p)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := encode(d)
+	if err != nil {
+		return "", nil, err
+	}
+	return code, b, nil
+}
+
+// newPreAuth checks p and mints a code and its record.
+func (s *Server) newPreAuth(p PreAuthorization) (string, preAuthDTO, error) {
+	now := s.now()
+	if len(p.ConfigurationIDs) == 0 {
+		return "", preAuthDTO{}, errors.New("authz: pre-authorization without credential configurations")
+	}
+	for _, id := range p.ConfigurationIDs {
+		if _, ok := s.byID[id]; !ok {
+			return "", preAuthDTO{}, fmt.Errorf("authz: unknown credential configuration %q", id)
+		}
+	}
+	if !p.ExpiresAt.After(now) || p.ExpiresAt.Sub(now) > maxPreAuthLifetime {
+		return "", preAuthDTO{}, fmt.Errorf("authz: pre-authorized code expiry must be within (now, now+%s]", maxPreAuthLifetime)
+	}
+	if len(p.TxCode) > 64 {
+		return "", preAuthDTO{}, errors.New("authz: tx_code longer than 64 characters")
+	}
+	code, err := randomToken()
+	if err != nil {
+		return "", preAuthDTO{}, err
+	}
+	d := preAuthDTO{V: recordVersion, OfferID: p.OfferID, Subject: p.Subject,
+		ConfigIDs: slices.Compact(slices.Clone(p.ConfigurationIDs)), Exp: p.ExpiresAt.UnixMilli(), RequestID: preAuthGrantID(code)}
+	if p.TxCode != "" {
+		d.TxMAC = txMAC(s.o.GlobalSecret, p.TxCode)
+	}
+	return code, d, nil
 }
 
 // preAuthGrantID is the request id of the grant a pre-authorized code
@@ -139,21 +167,7 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
 	}
 	key := keyHash(code)
-	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
-	if errors.Is(err, storage.ErrAlreadyUsed) {
-		d, derr := decodePreAuth(b)
-		if derr != nil {
-			return oauth.InvalidGrant("the pre-authorized code was already used")
-		}
-		return s.preAuthReused(ctx, d)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		return oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
-	}
-	if err != nil {
-		return err
-	}
-	d, err := decodePreAuth(b)
+	d, fromOffer, err := s.lookupPreAuth(ctx, code, key)
 	if err != nil {
 		return err
 	}
@@ -173,10 +187,15 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 			return err
 		}
 		if n >= int64(s.o.TxCodeMaxAttempts) {
-			if err := s.o.Store.Delete(ctx, kindPreAuth, key); err != nil {
+			if fromOffer {
+				// The offer keeps the code: cancelling it voids the code.
+				if err := s.o.Offers.Cancel(ctx, d.OfferID); err != nil && outage(err) {
+					return err
+				}
+			} else if err := s.o.Store.Delete(ctx, kindPreAuth, key); err != nil {
 				return err
 			}
-			s.o.Logger.Warn("authz: tx_code attempts exhausted; pre-authorized code deleted", "offer_ref", logRef(d.OfferID))
+			s.o.Logger.Warn("authz: tx_code attempts exhausted; pre-authorized code voided", "offer_ref", logRef(d.OfferID))
 			return oauth.InvalidGrant("wrong tx_code; too many failed attempts, the pre-authorized code is now invalid")
 		}
 		return oauth.InvalidGrant("wrong tx_code")
@@ -230,6 +249,47 @@ func (h *preAuthHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosi
 		sess.SetExpiresAt(fosite.RefreshToken, s.now().Add(s.o.RefreshTokenLifespan))
 	}
 	return nil
+}
+
+// lookupPreAuth finds the grant record of a pre-authorized code: with the
+// offer that keeps it (codes minted for an offer, one store read), else in
+// the code's own record (codes issued with IssuePreAuthorizedCode). It
+// returns whether the offer keeps it, and the token endpoint's error for an
+// unknown, expired or replayed code.
+func (s *Server) lookupPreAuth(ctx context.Context, code, key string) (*preAuthDTO, bool, error) {
+	if s.o.Offers != nil {
+		offerID, b, err := s.o.Offers.PreAuthorization(ctx, code)
+		switch {
+		case err == nil:
+			d, err := decodePreAuth(b)
+			if err != nil {
+				return nil, false, err
+			}
+			d.OfferID = offerID
+			return d, true, nil
+		case !errors.Is(err, ErrUnknownCode):
+			return nil, false, err
+		}
+	}
+	b, err := s.o.Store.Get(ctx, kindPreAuth, key)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		d, derr := decodePreAuth(b)
+		if derr != nil {
+			return nil, false, oauth.InvalidGrant("the pre-authorized code was already used")
+		}
+		return nil, false, s.preAuthReused(ctx, d)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, oauth.InvalidGrant("the pre-authorized code is unknown, expired or used")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	d, err := decodePreAuth(b)
+	if err != nil {
+		return nil, false, err
+	}
+	return d, false, nil
 }
 
 // preAuthReused answers a second redemption of a pre-authorized code: the

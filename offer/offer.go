@@ -99,6 +99,16 @@ type PreAuthCodeIssuer interface {
 	IssuePreAuthorizedCode(ctx context.Context, p PreAuthorization) (code string, err error)
 }
 
+// PreAuthCodeMinter is optionally implemented by the PreAuthCodeIssuer
+// (authz): it mints a code without storing anything and returns the grant
+// record the authorization server reads at redemption. The offer keeps the
+// record, its id is derived from the code (offerIDFor), and
+// Service.PreAuthorization hands the record back: one store key per offer
+// instead of two.
+type PreAuthCodeMinter interface {
+	MintPreAuthorizedCode(ctx context.Context, p PreAuthorization) (code string, grant []byte, err error)
+}
+
 // PreAuthCodeRevoker is optionally implemented by the PreAuthCodeIssuer: a
 // cancelled offer's code is revoked so that the token endpoint refuses it.
 type PreAuthCodeRevoker interface {
@@ -286,19 +296,22 @@ type record struct {
 	ID string `cbor:"id,omitempty"`
 	// State and the three instants below are stored in version 1 only;
 	// from version 2 on they are folded from the events (state.go).
-	State            string            `cbor:"st,omitempty"`
-	Grant            string            `cbor:"g"`
-	ConfigurationIDs []string          `cbor:"c"`
-	PreAuthCode      string            `cbor:"pc,omitempty"`
-	TxCode           *TxCode           `cbor:"tx,omitempty"`
-	IssuerState      string            `cbor:"is,omitempty"`
-	Subject          string            `cbor:"sub,omitempty"`
-	Claims           map[string][]byte `cbor:"cl,omitempty"` // configuration id -> JSON
-	CreatedAt        int64             `cbor:"ca"`
-	ExpiresAt        int64             `cbor:"ea"`
-	FetchedAt        int64             `cbor:"fa,omitempty"`
-	RedeemedAt       int64             `cbor:"ra,omitempty"`
-	CancelledAt      int64             `cbor:"xa,omitempty"`
+	State            string   `cbor:"st,omitempty"`
+	Grant            string   `cbor:"g"`
+	ConfigurationIDs []string `cbor:"c"`
+	PreAuthCode      string   `cbor:"pc,omitempty"`
+	// PreAuthGrant is the grant record PreAuthCodeMinter returned with the
+	// code (opaque here); absent for codes with a record of their own.
+	PreAuthGrant []byte            `cbor:"pg,omitempty"`
+	TxCode       *TxCode           `cbor:"tx,omitempty"`
+	IssuerState  string            `cbor:"is,omitempty"`
+	Subject      string            `cbor:"sub,omitempty"`
+	Claims       map[string][]byte `cbor:"cl,omitempty"` // configuration id -> JSON
+	CreatedAt    int64             `cbor:"ca"`
+	ExpiresAt    int64             `cbor:"ea"`
+	FetchedAt    int64             `cbor:"fa,omitempty"`
+	RedeemedAt   int64             `cbor:"ra,omitempty"`
+	CancelledAt  int64             `cbor:"xa,omitempty"`
 }
 
 const recordVersion = 2
@@ -544,10 +557,20 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Created, erro
 	}
 
 	if r.Grant == GrantPreAuthorized {
-		code, err := s.o.PreAuth.IssuePreAuthorizedCode(ctx, PreAuthorization{
-			OfferID: id, Subject: r.Subject, ConfigurationIDs: slices.Clone(r.ConfigurationIDs),
-			TxCode: txCode, ExpiresAt: expiresAt,
-		})
+		p := PreAuthorization{OfferID: id, Subject: r.Subject, ConfigurationIDs: slices.Clone(r.ConfigurationIDs),
+			TxCode: txCode, ExpiresAt: expiresAt}
+		var code string
+		if m, ok := s.o.PreAuth.(PreAuthCodeMinter); ok {
+			p.OfferID = ""
+			code, r.PreAuthGrant, err = m.MintPreAuthorizedCode(ctx, p)
+			if err == nil && len(r.PreAuthGrant) == 0 {
+				err = oauth.ServerError(errors.New("offer: pre-authorized code minted without a grant record"))
+			}
+			id = offerIDFor(code)
+			r.ID = id
+		} else {
+			code, err = s.o.PreAuth.IssuePreAuthorizedCode(ctx, p)
+		}
 		if err != nil {
 			return nil, dependencyError(err)
 		}
@@ -900,6 +923,43 @@ func (s *Service) MarkRedeemed(ctx context.Context, id string) error {
 		return ErrAlreadyRedeemed
 	}
 	return nil
+}
+
+// offerIDFor is the id of the offer that keeps a minted pre-authorized
+// code: derived one-way from the code (256 bits in, 256 bits out), so the
+// token endpoint finds the offer from the code alone, and the id, which the
+// credential_offer_uri shows, reveals nothing of the code.
+func offerIDFor(code string) string {
+	sum := sha256.Sum256([]byte("offer id\x00" + code))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// PreAuthorization returns the id of the offer that keeps the pre-authorized
+// code and the grant record minted with it, whatever the offer's state (the
+// redemption, MarkRedeemed, decides). ErrNotFound if no offer keeps the code
+// (codes with a record of their own, unknown codes). Other errors come from
+// the store unchanged: the replay outcome of marks pending in ctx rides
+// along with this read.
+func (s *Service) PreAuthorization(ctx context.Context, code string) (string, []byte, error) {
+	if code == "" || len(code) > 256 {
+		return "", nil, ErrNotFound
+	}
+	id := offerIDFor(code)
+	b, err := s.o.Store.Get(ctx, kindOffer, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	r, err := decodeAs(b, id)
+	if err != nil {
+		return "", nil, err
+	}
+	if r.Grant != GrantPreAuthorized || len(r.PreAuthGrant) == 0 || !constantTimeEqual(r.PreAuthCode, code) {
+		return "", nil, ErrNotFound
+	}
+	return id, r.PreAuthGrant, nil
 }
 
 // IssuerStateOffer is what the authorization server learns from an

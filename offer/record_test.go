@@ -2,7 +2,10 @@ package offer
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,5 +253,74 @@ func testLateRedemptionVoid(t *testing.T, newEnv envFactory) {
 	}
 	if s := e.state(t, c.ID); s != StateExpired {
 		t.Fatalf("state %q", s)
+	}
+}
+
+// minter is a PreAuthCodeMinter: codes with a grant record the offer keeps.
+type minter struct {
+	fakePreAuth
+	minted map[string]PreAuthorization
+}
+
+func (m *minter) MintPreAuthorizedCode(_ context.Context, p PreAuthorization) (string, []byte, error) {
+	code := rand.Text() + rand.Text()
+	m.minted[code] = p
+	return code, []byte("grant of " + code[:6]), nil
+}
+
+// TestOfferKeepsMintedCode: with a minting PreAuth, the offer's id is
+// derived from its code, the offer keeps the grant record, and
+// PreAuthorization finds it by the code alone, in any state; other codes
+// and offers are not found.
+func TestOfferKeepsMintedCode(t *testing.T) { forEachBackend(t, testOfferKeepsMintedCode) }
+
+func testOfferKeepsMintedCode(t *testing.T, newEnv envFactory) {
+	m := &minter{minted: map[string]PreAuthorization{}}
+	e := newEnv(t, func(o *Options) { o.PreAuth = m })
+	ctx := t.Context()
+	c := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"pre-authorized_code","subject":"u","tx_code":{"length":6}}`)
+	code := c.CredentialOffer.Grants.PreAuthorizedCode.PreAuthorizedCode
+	p, ok := m.minted[code]
+	if !ok || c.ID != offerIDFor(code) || p.OfferID != "" || p.Subject != "u" || p.TxCode != c.TxCode {
+		t.Fatalf("offer %s for code minted with %+v", c.ID, p)
+	}
+	if !strings.HasSuffix(c.CredentialOfferURI, "/offers/"+c.ID) || strings.Contains(c.CredentialOfferURI, code) {
+		t.Fatalf("credential_offer_uri %s", c.CredentialOfferURI)
+	}
+	for _, step := range []func(){
+		func() {},
+		func() { e.fetch(t, c.ID) },
+		func() {
+			if err := e.svc.MarkRedeemed(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+		},
+		func() {
+			if _, err := e.svc.Cancel(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		step()
+		id, grant, err := e.svc.PreAuthorization(ctx, code)
+		if err != nil || id != c.ID || string(grant) != "grant of "+code[:6] {
+			t.Fatalf("PreAuthorization: %q, %q, %v", id, grant, err)
+		}
+	}
+	for name, code := range map[string]string{
+		"unknown":   rand.Text(),
+		"empty":     "",
+		"too long":  strings.Repeat("a", 257),
+		"offer id":  c.ID,
+		"truncated": code[:len(code)-1],
+	} {
+		if _, _, err := e.svc.PreAuthorization(ctx, code); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// An authorization_code offer keeps no code.
+	a := e.create(t, `{"credential_configuration_ids":["`+cfgMDL+`"],"grant":"authorization_code"}`)
+	if _, _, err := e.svc.PreAuthorization(ctx, a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("authorization_code offer: %v", err)
 	}
 }

@@ -329,12 +329,29 @@ func (a *app) preAuthIssuer(az *authz.Server) offer.PreAuthCodeIssuer {
 	if !config.Bool(a.cfg.OAuth.PreAuthorized.Enabled, true) {
 		return nil
 	}
-	return offer.PreAuthCodeIssuerFunc(func(ctx context.Context, p offer.PreAuthorization) (string, error) {
-		return az.IssuePreAuthorizedCode(ctx, authz.PreAuthorization{
-			OfferID: p.OfferID, Subject: p.Subject, ConfigurationIDs: p.ConfigurationIDs,
-			TxCode: p.TxCode, ExpiresAt: p.ExpiresAt,
-		})
-	})
+	return preAuthCodes{az}
+}
+
+// preAuthCodes lends the authorization server's pre-authorized codes to
+// the offer service: minted for an offer that keeps their grant record,
+// revoked when the offer is cancelled.
+type preAuthCodes struct{ az *authz.Server }
+
+func authzPreAuth(p offer.PreAuthorization) authz.PreAuthorization {
+	return authz.PreAuthorization{OfferID: p.OfferID, Subject: p.Subject, ConfigurationIDs: p.ConfigurationIDs,
+		TxCode: p.TxCode, ExpiresAt: p.ExpiresAt}
+}
+
+func (c preAuthCodes) IssuePreAuthorizedCode(ctx context.Context, p offer.PreAuthorization) (string, error) {
+	return c.az.IssuePreAuthorizedCode(ctx, authzPreAuth(p))
+}
+
+func (c preAuthCodes) MintPreAuthorizedCode(ctx context.Context, p offer.PreAuthorization) (string, []byte, error) {
+	return c.az.MintPreAuthorizedCode(ctx, authzPreAuth(p))
+}
+
+func (c preAuthCodes) RevokePreAuthorizedCode(ctx context.Context, code string) error {
+	return c.az.RevokePreAuthorizedCode(ctx, code)
 }
 
 // offerLink connects the authorization server to the offer service (built
@@ -355,6 +372,19 @@ func (l offerLink) MarkRedeemed(ctx context.Context, offerID string) error {
 	if errors.Is(err, offer.ErrAlreadyRedeemed) {
 		return fmt.Errorf("%w: %w", authz.ErrOfferRedeemed, err)
 	}
+	return err
+}
+
+func (l offerLink) PreAuthorization(ctx context.Context, code string) (string, []byte, error) {
+	id, grant, err := l.a.proto.offers.PreAuthorization(ctx, code)
+	if errors.Is(err, offer.ErrNotFound) {
+		return "", nil, fmt.Errorf("%w: %w", authz.ErrUnknownCode, err)
+	}
+	return id, grant, err
+}
+
+func (l offerLink) Cancel(ctx context.Context, offerID string) error {
+	_, err := l.a.proto.offers.Cancel(ctx, offerID)
 	return err
 }
 
