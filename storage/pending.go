@@ -27,10 +27,11 @@ type Mark struct {
 	ExpiresAt time.Time
 }
 
-// Pending holds the deferred marks of one request.
+// Pending holds the deferred marks and reads of one request.
 type Pending struct {
 	mu    sync.Mutex
 	marks []pendingMark
+	reads []*prefetch // prefetch.go
 }
 
 type pendingMark struct {

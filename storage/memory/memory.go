@@ -180,8 +180,20 @@ func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expires
 	return nil
 }
 
-// Get implements storage.Records.
+// Get implements storage.Records. Reads noted with storage.Prefetch are
+// made after the Get's own.
 func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
+	if v, found, err := storage.Prefetched(ctx, s, kind, key); found {
+		return v, err
+	}
+	if p, reads := storage.TakeReads(ctx, s, kind, key); p != nil {
+		defer func() {
+			for _, rd := range reads {
+				v, err := s.get(ctx, rd.Kind, rd.Key)
+				p.Fetched(s, rd, v, err)
+			}
+		}()
+	}
 	if p, marks := storage.TakeMarks(ctx, s); p != nil {
 		results := make([]error, len(marks))
 		for i, m := range marks {
@@ -191,6 +203,10 @@ func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	return s.get(ctx, kind, key)
+}
+
+func (s *Store) get(ctx context.Context, kind, key string) ([]byte, error) {
 	e, err := s.lock(ctx, kind, key)
 	if err != nil {
 		return nil, err

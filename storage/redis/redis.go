@@ -197,43 +197,24 @@ func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expires
 	return nil
 }
 
-// Get implements storage.Records.
+// Get implements storage.Records. Pending marks (storage.Remember) and
+// reads (storage.Prefetch) go in the same pipeline as the GET.
 func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
+	if v, found, err := storage.Prefetched(ctx, s, kind, key); found {
+		return v, err
+	}
 	if err := start(ctx, "get", kind); err != nil {
 		return nil, err
 	}
-	var raw []byte
-	var err error
-	if p, marks := storage.TakeMarks(ctx, s); p != nil {
-		raw, err = s.getWithMarks(ctx, kind, key, p, marks)
-	} else {
-		raw, err = s.c.Get(ctx, s.key(kind, key)).Bytes()
+	pm, marks := storage.TakeMarks(ctx, s)
+	pr, reads := storage.TakeReads(ctx, s, kind, key)
+	if pm == nil && pr == nil {
+		raw, err := s.c.Get(ctx, s.key(kind, key)).Bytes()
+		return s.answer("get", kind, raw, err)
 	}
-	if e := (pendingError{}); errors.As(err, &e) {
-		return nil, e.err
-	}
-	if errors.Is(err, redis.Nil) {
-		return nil, storage.ErrNotFound
-	}
-	if err != nil {
-		return nil, fail("get", kind, err)
-	}
-	return s.live("get", kind, raw)
-}
-
-// pendingError carries the outcome of pending marks out of getWithMarks.
-type pendingError struct{ err error }
-
-func (e pendingError) Error() string { return e.err.Error() }
-
-// getWithMarks writes the pending marks (SET NX each, as Remember) and reads
-// key in one pipeline. If a mark was remembered before or could not be
-// written, the error is a pendingError with the Pending's outcome; else the
-// GET's reply.
-func (s *Store) getWithMarks(ctx context.Context, kind, key string, p *storage.Pending, marks []storage.Mark) ([]byte, error) {
 	now := s.now().UnixMilli()
-	keys, vals, ttls := make([]string, len(marks)), make([][]byte, len(marks)), make([]int64, len(marks))
 	pipe := s.c.Pipeline()
+	keys, vals, ttls := make([]string, len(marks)), make([][]byte, len(marks)), make([]int64, len(marks))
 	sets := make([]*redis.BoolCmd, len(marks))
 	for i, m := range marks {
 		exp := m.ExpiresAt.UnixMilli()
@@ -241,21 +222,45 @@ func (s *Store) getWithMarks(ctx context.Context, kind, key string, p *storage.P
 		sets[i] = pipe.SetNX(ctx, keys[i], vals[i], time.Duration(ttls[i])*time.Millisecond)
 	}
 	get := pipe.Get(ctx, s.key(kind, key))
+	ahead := make([]*redis.StringCmd, len(reads))
+	for i, rd := range reads {
+		ahead[i] = pipe.Get(ctx, s.key(rd.Kind, rd.Key))
+	}
+	// Exec's error is that of the first failed command; each is read below.
 	_, _ = pipe.Exec(ctx)
-	results := make([]error, len(marks))
-	for i, cmd := range sets {
-		created, err := cmd.Result()
-		switch {
-		case err != nil:
-			results[i] = fail("remember", marks[i].Kind, err)
-		case !created:
-			results[i] = s.createExisting(ctx, "remember", marks[i].Kind, keys[i], vals[i], now, ttls[i], storage.ErrAlreadyUsed)
+	for i, rd := range reads {
+		raw, err := ahead[i].Bytes()
+		v, err := s.answer("get", rd.Kind, raw, err)
+		pr.Fetched(s, rd, v, err)
+	}
+	if pm != nil {
+		results := make([]error, len(marks))
+		for i, cmd := range sets {
+			created, err := cmd.Result()
+			switch {
+			case err != nil:
+				results[i] = fail("remember", marks[i].Kind, err)
+			case !created:
+				results[i] = s.createExisting(ctx, "remember", marks[i].Kind, keys[i], vals[i], now, ttls[i], storage.ErrAlreadyUsed)
+			}
+		}
+		if err := pm.Report(results); err != nil {
+			return nil, err
 		}
 	}
-	if err := p.Report(results); err != nil {
-		return nil, pendingError{err}
+	raw, err := get.Bytes()
+	return s.answer("get", kind, raw, err)
+}
+
+// answer is Get's result for a GET's reply.
+func (s *Store) answer(op, kind string, raw []byte, err error) ([]byte, error) {
+	if errors.Is(err, redis.Nil) {
+		return nil, storage.ErrNotFound
 	}
-	return get.Bytes()
+	if err != nil {
+		return nil, fail(op, kind, err)
+	}
+	return s.live(op, kind, raw)
 }
 
 // live decodes a stored string read now: the value, with ErrAlreadyUsed if

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Batch", batch},
 		{"Pending", pending},
 		{"Rider", riding},
+		{"Prefetch", prefetching},
 		{"Close", closing},
 	}
 	for _, tier := range tiers {
