@@ -67,6 +67,9 @@ type OfferLink interface {
 	// (an outage, or the replay outcome of the request's pending marks,
 	// which ride along with this read).
 	PreAuthorization(ctx context.Context, code string) (offerID string, grant []byte, err error)
+	// Prefetch notes a read of the offer to travel with the request's next
+	// store read (storage.Prefetch); an access token names its offer.
+	Prefetch(ctx context.Context, offerID string)
 	// Cancel cancels the offer (its pre-authorized code was voided by the
 	// tx_code lockout); an *oauth.Error with status >= 500 is an outage.
 	Cancel(ctx context.Context, offerID string) error

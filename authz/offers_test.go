@@ -58,6 +58,8 @@ func (f *fakeOffers) PreAuthorization(context.Context, string) (string, []byte, 
 	return "", nil, ErrUnknownCode
 }
 
+func (f *fakeOffers) Prefetch(context.Context, string) {}
+
 func (f *fakeOffers) Cancel(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -300,6 +302,10 @@ func (o storeOffers) MarkRedeemed(ctx context.Context, id string) error {
 	return err
 }
 
+func (o storeOffers) Prefetch(ctx context.Context, id string) {
+	storage.Prefetch(ctx, o.s, kindTestOffer, id)
+}
+
 func (o storeOffers) Cancel(ctx context.Context, id string) error {
 	_, _, err := o.s.Advance(ctx, kindTestOffer, id, storage.StateSet(0, 1), 2, nil, time.Time{})
 	return err
@@ -332,6 +338,20 @@ func TestOfferKeepsCode(t *testing.T) {
 			g, err := e.srv.ValidateAccessToken(ctx, tok)
 			if err != nil || g.OfferID != keyHash(code) || g.Subject != "holder-7" {
 				t.Fatalf("grant %+v, %v", g, err)
+			}
+			// The token names its offer (a read hint), checked against
+			// the grant; without the hint it is the same token.
+			base, hint := splitReadHint(tok)
+			if hint != g.OfferID {
+				t.Fatalf("read hint %q, want the offer %q", hint, g.OfferID)
+			}
+			if _, err := e.srv.ValidateAccessToken(ctx, base); err != nil {
+				t.Fatalf("token without its hint: %v", err)
+			}
+			for _, bad := range []string{base + "." + keyHash("other"), base + ".", tok + ".x"} {
+				if _, err := e.srv.ValidateAccessToken(ctx, bad); err == nil {
+					t.Fatalf("altered token %q accepted", bad)
+				}
 			}
 			expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
 			if _, err := e.srv.ValidateAccessToken(ctx, tok); err == nil {

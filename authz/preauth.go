@@ -363,6 +363,7 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 		if err := s.redeemWithToken(ctx, sess.redeem, accessSig, stored); err != nil {
 			return err
 		}
+		access = withReadHint(access, sess.redeem.OfferID)
 	} else if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package credential
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -156,12 +157,15 @@ func (s *Service) authorize(r *http.Request, path string) (*grantCtx, error) {
 	if err := dpop.CheckBinding(proof, g.JKT, true); err != nil {
 		return nil, resourceError(oauth.As(err))
 	}
-	return &grantCtx{Grant: g}, nil
+	return &grantCtx{Grant: g, ctx: storage.WithAnswers(r.Context(), pending)}, nil
 }
 
 // grantCtx is the authorized grant of a request.
 type grantCtx struct {
 	*oauth.Grant
+	// ctx is the request's context with the records read ahead with the
+	// access token (the offer its read hint names; storage.WithAnswers).
+	ctx context.Context
 }
 
 // readBody reads the request body up to the configured limit.

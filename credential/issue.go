@@ -211,11 +211,11 @@ func (s *Service) readRequestObject(w http.ResponseWriter, r *http.Request) (map
 
 // serveCredential is the Credential Endpoint (VCI §8).
 func (s *Service) serveCredential(w http.ResponseWriter, r *http.Request) (err error) {
-	ctx := r.Context()
 	g, err := s.authorize(r, PathCredential)
 	if err != nil {
 		return err
 	}
+	ctx := g.ctx
 	defer func() { s.failed(ctx, PathCredential, g, err) }()
 	obj, re, err := s.readRequestObject(w, r)
 	if err != nil {

@@ -962,6 +962,15 @@ func (s *Service) PreAuthorization(ctx context.Context, code string) (string, []
 	return id, r.PreAuthGrant, nil
 }
 
+// Prefetch notes a read of the offer to travel with the request's next
+// store read (storage.Prefetch): the credential endpoint reads the offer
+// named by an access token with the token.
+func (s *Service) Prefetch(ctx context.Context, id string) {
+	if validID(id) {
+		storage.Prefetch(ctx, s.o.Store, kindOffer, id)
+	}
+}
+
 // IssuerStateOffer is what the authorization server learns from an
 // issuer_state (OpenID4VCI §5.1.3): the offer it came from.
 type IssuerStateOffer struct {

@@ -83,10 +83,23 @@ func (p *Pending) Fetched(r Records, rd Read, value []byte, err error) {
 	}
 }
 
+type answersKey struct{}
+
+// WithAnswers returns ctx carrying the answers read ahead by p, without
+// p itself: marks remembered in the returned context are written at once.
+// An endpoint that has settled p passes this context on to the code that
+// reads the prefetched records.
+func WithAnswers(ctx context.Context, p *Pending) context.Context {
+	return context.WithValue(ctx, answersKey{}, p)
+}
+
 // Prefetched is for stores, at the start of Get: the answer read ahead for
 // (kind, key) in r (found), if there is one not handed out yet.
 func Prefetched(ctx context.Context, r Records, kind, key string) (value []byte, found bool, err error) {
 	p, _ := ctx.Value(pendingKey{}).(*Pending)
+	if p == nil {
+		p, _ = ctx.Value(answersKey{}).(*Pending)
+	}
 	if p == nil {
 		return nil, false, nil
 	}

@@ -383,6 +383,10 @@ func (l offerLink) PreAuthorization(ctx context.Context, code string) (string, [
 	return id, grant, err
 }
 
+func (l offerLink) Prefetch(ctx context.Context, offerID string) {
+	l.a.proto.offers.Prefetch(ctx, offerID)
+}
+
 func (l offerLink) Cancel(ctx context.Context, offerID string) error {
 	_, err := l.a.proto.offers.Cancel(ctx, offerID)
 	return err

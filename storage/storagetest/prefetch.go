@@ -67,6 +67,22 @@ var prefetching = []testCase{
 		v, err := s.Get(ctx, "offer", "k2")
 		wantValue(t, "prefetched", v, err, b, nil)
 	}},
+	{"AnswersWithoutMarks", func(t *testing.T, s storage.Store, c *Clock) {
+		exp := c.Now().Add(time.Minute)
+		create(t, s, "at", "k1", a, exp)
+		create(t, s, "offer", "k2", b, exp)
+		ctx, p := storage.WithPending(t.Context())
+		storage.Prefetch(ctx, s, "offer", "k2")
+		_, err := s.Get(ctx, "at", "k1")
+		want(t, "Get", err, nil)
+		want(t, "Settle", p.Settle(ctx), nil)
+		actx := storage.WithAnswers(t.Context(), p)
+		// A mark in the answers' context is written at once.
+		want(t, "Remember", storage.Remember(actx, s, "jti", "x", exp, errReplayA), nil)
+		want(t, "Remember again", s.Remember(t.Context(), "jti", "x", exp), storage.ErrAlreadyUsed)
+		v, err := s.Get(actx, "offer", "k2")
+		wantValue(t, "prefetched", v, err, b, nil)
+	}},
 	{"OtherStoreOrNoPending", func(t *testing.T, s storage.Store, c *Clock) {
 		exp := c.Now().Add(time.Minute)
 		create(t, s, "at", "k1", a, exp)
