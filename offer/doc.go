@@ -23,7 +23,10 @@
 //   - the credential_offer_uri, its QR codes and page answer 404 once the offer
 //     is expired, cancelled or redeemed (spec note OFF-09);
 //   - the offer id in the credential_offer_uri is 256 bits of randomness: it
-//     is the capability to read the pre-authorized code;
+//     is the capability to read the pre-authorized code. A pre-authorized
+//     offer's id is derived one-way from its code (SHA-256), so the token
+//     endpoint finds the offer, which keeps the code's grant record, from
+//     the code alone;
 //   - the tx_code is returned once in the creation response and never stored
 //     here; only its shape (length, input_mode, description) is kept;
 //   - the admin API answers with RFC 6749 §5.2-shaped JSON errors.
