@@ -359,7 +359,13 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	stored := ar.Sanitize(nil)
-	if sess, _ := ar.GetSession().(*Session); sess != nil && sess.redeem != nil {
+	sess, _ := ar.GetSession().(*Session)
+	if sess != nil && sess.redeem == nil && sess.OfferID != "" && s.o.Offers != nil {
+		// HandleTokenEndpointRequest left the offer's redemption to this
+		// step; a session that lost it must not yield a token.
+		return fosite.ErrServerError.WithDebug("pre-authorized grant of an offer without its redemption")
+	}
+	if sess != nil && sess.redeem != nil {
 		if err := s.redeemWithToken(ctx, sess.redeem, accessSig, stored); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,12 +214,32 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 	w := e.newWallet("w1")
 	code := e.code(w, w.parForm(testScope))
 	const n = 8
-	reqs := make([]*http.Request, n)
-	for i := range reqs {
+	wallets := make([]*wallet, n)
+	for i := range wallets {
+		wallets[i] = w
+	}
+	ok, _, tokens := raceTokenRequests(t, e, wallets, w.codeForm(code))
+	if ok > 1 {
+		t.Fatalf("%d successes", ok)
+	}
+	for _, tok := range tokens {
+		if len(tok) < 43 {
+			t.Fatalf("access token %q", tok)
+		}
+	}
+}
+
+// raceTokenRequests sends one token request per wallet with form, all at
+// once, and returns how many succeeded, how many got invalid_grant (any
+// other answer fails t) and the access tokens issued.
+func raceTokenRequests(t *testing.T, e *env, wallets []*wallet, form url.Values) (ok, invalidGrant int, tokens []string) {
+	t.Helper()
+	reqs := make([]*http.Request, len(wallets))
+	for i, w := range wallets {
 		h := http.Header{}
 		e.clientAuth(h, w, nil, nil)
 		h.Set(oauth.HeaderDPoP, e.dpopProof(w.dpop, e.srv.Endpoints().Token))
-		r, err := http.NewRequest(http.MethodPost, e.srv.Endpoints().Token, strings.NewReader(w.codeForm(code).Encode()))
+		r, err := http.NewRequest(http.MethodPost, e.srv.Endpoints().Token, strings.NewReader(form.Encode()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,42 +247,34 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 		r.Header.Set("Content-Type", oauth.MediaForm)
 		reqs[i] = r
 	}
-	var ok, grant atomic.Int32
 	var mu sync.Mutex
-	var tokens []string
 	var wg sync.WaitGroup
 	for _, r := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			resp, err := http.DefaultClient.Do(r)
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			m := decode(t, resp)
+			mu.Lock()
+			defer mu.Unlock()
 			switch {
 			case resp.StatusCode == 200:
-				ok.Add(1)
-				mu.Lock()
+				ok++
 				tokens = append(tokens, m.str("access_token"))
-				mu.Unlock()
 			case m.str("error") == oauth.CodeInvalidGrant:
-				grant.Add(1)
+				invalidGrant++
 			default:
 				t.Errorf("unexpected %d %v", resp.StatusCode, m)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if ok.Load() > 1 || ok.Load()+grant.Load() != n {
-		t.Fatalf("%d successes, %d invalid_grant", ok.Load(), grant.Load())
+	if ok+invalidGrant != len(wallets) {
+		t.Fatalf("%d successes and %d invalid_grant of %d requests", ok, invalidGrant, len(wallets))
 	}
-	for _, tok := range tokens {
-		if len(tok) < 43 {
-			t.Fatalf("access token %q", tok)
-		}
-	}
+	return ok, invalidGrant, tokens
 }
 
 // TestChallengeEndpoint: ABCA-07 §8, POST only, no-store.
