@@ -694,6 +694,30 @@ func testOfferCancelledAndTxCodeAttempts(t *testing.T, e *flowEnv) {
 	}
 	_, err = w.PreAuthorized(bg, o, txCode)
 	requireProtocolError(t, err, "invalid_grant")
+
+	// Cancelled after redemption: the grant's access token is revoked
+	// with the offer, and the offer reads as cancelled.
+	if s := e.d.admin(t, e.client, http.MethodPost, "/offers", req, &created); s != http.StatusCreated {
+		t.Fatalf("create offer: HTTP %d", s)
+	}
+	if o, err = w.ResolveOffer(bg, created.OfferURI); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := w.PreAuthorized(bg, o, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.d.admin(t, e.client, http.MethodDelete, "/offers/"+url.PathEscape(created.ID), nil, nil); s/100 != 2 {
+		t.Fatalf("cancel offer: HTTP %d", s)
+	}
+	var status struct {
+		State string `json:"state"`
+	}
+	if s := e.d.admin(t, e.client, http.MethodGet, "/offers/"+url.PathEscape(created.ID), nil, &status); s != http.StatusOK || status.State != "cancelled" {
+		t.Fatalf("status of the cancelled offer: HTTP %d, %q", s, status.State)
+	}
+	_, err = w.Credential(bg, tok, wallet.CredentialRequest{ConfigurationID: confMDL})
+	requireProtocolError(t, err, "invalid_token")
 }
 
 // testAdminAndOfferExpiry: the admin API refuses requests without a valid
