@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -347,4 +348,39 @@ func TestOfferKeepsCode(t *testing.T) {
 			mustStatus(t, e.token(w, tokenReq{form: preAuthForm(legacy, "")}), 200)
 		})
 	}
+}
+
+// TestOfferKeepsCodeRefresh: with refresh tokens, both first tokens ride
+// along with the redemption and are listed in one grant index: the refresh
+// token works, and a replay of the code revokes both.
+func TestOfferKeepsCodeRefresh(t *testing.T) {
+	var link storeOffers
+	e := newEnv(t, withRefresh(), withOptions(func(o *Options) {
+		link = storeOffers{o.Store}
+		o.Offers = link
+	}))
+	ctx := t.Context()
+	w := e.newWallet("w1")
+	code := link.add(t, e, "")
+	first := mustStatus(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 200)
+	rt := first.str("refresh_token")
+	if rt == "" {
+		t.Fatal("no refresh token")
+	}
+	b, err := e.store.Get(ctx, kindGrant, preAuthGrantID(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx grantIndexDTO
+	if err := storage.Decode(b, &idx); err != nil || len(idx.AT) != 1 || len(idx.RT) != 1 {
+		t.Fatalf("grant index %+v, %v", idx, err)
+	}
+	refreshed := mustStatus(t, e.token(w, tokenReq{form: url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {rt}}}), 200)
+	expectError(t, e.token(w, tokenReq{form: preAuthForm(code, "")}), 400, oauth.CodeInvalidGrant)
+	for _, tok := range []string{first.str("access_token"), refreshed.str("access_token")} {
+		if _, err := e.srv.ValidateAccessToken(ctx, tok); err == nil {
+			t.Fatal("token still valid after the code's replay")
+		}
+	}
+	expectError(t, e.token(w, tokenReq{form: url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {refreshed.str("refresh_token")}}}), 400, oauth.CodeInvalidGrant)
 }

@@ -366,22 +366,42 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 		return fosite.ErrServerError.WithDebug("pre-authorized grant of an offer without its redemption")
 	}
 	if sess != nil && sess.redeem != nil {
-		if err := s.redeemWithToken(ctx, sess.redeem, accessSig, stored); err != nil {
+		// The grant's first tokens ride along with the offer's redemption.
+		at, exp, err := s.store.accessTokenRecord(stored)
+		if err != nil {
+			return err
+		}
+		toks := []firstToken{{kind: kindAT, sig: accessSig, record: at, exp: exp}}
+		if s.o.RefreshTokens {
+			refresh, refreshSig, err := s.strategy.GenerateRefreshToken(ctx, ar)
+			if err != nil {
+				return fosite.ErrServerError.WithWrap(err)
+			}
+			rt, rexp, err := s.store.refreshTokenRecord(stored)
+			if err != nil {
+				return err
+			}
+			toks = append(toks, firstToken{kind: kindRT, sig: refreshSig, record: rt, exp: rexp})
+			resp.SetExtra("refresh_token", refresh)
+		}
+		if err := s.redeemWithTokens(ctx, sess.redeem, stored.GetID(), toks); err != nil {
 			return err
 		}
 		access = withReadHint(access, sess.redeem.OfferID)
-	} else if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
-		return err
-	}
-	if s.o.RefreshTokens {
-		refresh, refreshSig, err := s.strategy.GenerateRefreshToken(ctx, ar)
-		if err != nil {
-			return fosite.ErrServerError.WithWrap(err)
-		}
-		if err := s.store.CreateRefreshTokenSession(ctx, refreshSig, accessSig, stored); err != nil {
+	} else {
+		if err := s.store.CreateAccessTokenSession(ctx, accessSig, stored); err != nil {
 			return err
 		}
-		resp.SetExtra("refresh_token", refresh)
+		if s.o.RefreshTokens {
+			refresh, refreshSig, err := s.strategy.GenerateRefreshToken(ctx, ar)
+			if err != nil {
+				return fosite.ErrServerError.WithWrap(err)
+			}
+			if err := s.store.CreateRefreshTokenSession(ctx, refreshSig, accessSig, stored); err != nil {
+				return err
+			}
+			resp.SetExtra("refresh_token", refresh)
+		}
 	}
 	resp.SetAccessToken(access)
 	resp.SetTokenType("bearer")
@@ -390,25 +410,19 @@ func (h *preAuthHandler) PopulateTokenEndpointResponse(ctx context.Context, ar f
 	return nil
 }
 
-// redeemWithToken redeems d's offer and stores the grant's first access
-// token, both in one store round trip: the token and its grant index ride
-// along with the offer's step (storage.Rider). If the redemption is refused,
-// the token record made with it is deleted; it was never handed out.
-func (s *Server) redeemWithToken(ctx context.Context, d *preAuthDTO, sig string, r fosite.Requester) error {
-	b, exp, err := s.store.accessTokenRecord(r)
-	if err != nil {
-		return err
-	}
-	items, err := firstTokenItems(sig, r.GetID(), b, exp)
+// redeemWithTokens redeems d's offer and stores the grant's first tokens,
+// both in one store round trip: the tokens and their grant index ride along
+// with the offer's step (storage.Rider). If the redemption is refused, the
+// token records made with it are deleted; they were never handed out.
+func (s *Server) redeemWithTokens(ctx context.Context, d *preAuthDTO, requestID string, toks []firstToken) error {
+	items, err := firstTokenItems(requestID, toks)
 	if err != nil {
 		return err
 	}
 	rctx, rider := storage.WithRider(ctx, s.store.rec, items)
 	if err := s.o.Offers.MarkRedeemed(rctx, d.OfferID); err != nil {
 		if !rider.Cancel() {
-			if derr := s.store.rec.Delete(ctx, kindAT, sig); derr != nil {
-				s.o.Logger.Warn("authz: token record of a refused redemption not deleted", "offer_ref", logRef(d.OfferID), "cause", derr.Error())
-			}
+			s.store.deleteTokens(ctx, toks)
 		}
 		if outage(err) {
 			return err
@@ -418,5 +432,5 @@ func (s *Server) redeemWithToken(ctx context.Context, d *preAuthDTO, sig string,
 		}
 		return oauth.InvalidGrant("the credential offer of this pre-authorized code is no longer valid").WithCause(err)
 	}
-	return s.store.settleFirstToken(ctx, sig, r.GetID(), exp, rider.Result(ctx))
+	return s.store.settleFirstTokens(ctx, requestID, toks, rider.Result(ctx))
 }

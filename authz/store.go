@@ -418,11 +418,12 @@ func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature st
 	if !isRefreshGrant(r) && r.GetID() != "" {
 		// A grant's first token: the token and a new grant index in one
 		// store round trip.
-		items, err := firstTokenItems(signature, r.GetID(), b, exp)
+		toks := []firstToken{{kind: kindAT, sig: signature, record: b, exp: exp}}
+		items, err := firstTokenItems(r.GetID(), toks)
 		if err != nil {
 			return err
 		}
-		return f.settleFirstToken(ctx, signature, r.GetID(), exp, storage.CreateAll(ctx, f.rec, items))
+		return f.settleFirstTokens(ctx, r.GetID(), toks, storage.CreateAll(ctx, f.rec, items))
 	}
 	if err := f.rec.Create(ctx, kindAT, signature, b, exp); err != nil {
 		return err
@@ -453,42 +454,68 @@ func (f *fositeStore) accessTokenRecord(r fosite.Requester) ([]byte, time.Time, 
 	return b, exp, err
 }
 
-// firstTokenItems are the records of a grant's first access token: the
-// token and a new grant index listing it.
-func firstTokenItems(sig, requestID string, token []byte, exp time.Time) ([]storage.Item, error) {
-	idx, err := firstIndex(sig, exp, false)
+// firstToken is one token of a grant's first token response.
+type firstToken struct {
+	kind, sig string // kindAT or kindRT, and the token's signature
+	record    []byte
+	exp       time.Time
+}
+
+// firstTokenItems are the records of a grant's first tokens (the access
+// token, and the refresh token if any): the tokens, then a new grant index
+// listing them.
+func firstTokenItems(requestID string, toks []firstToken) ([]storage.Item, error) {
+	idx := grantIndexDTO{V: recordVersion}
+	items := make([]storage.Item, 0, len(toks)+1)
+	var until time.Time
+	for _, t := range toks {
+		ref := tokRef{Sig: t.sig, Exp: t.exp.UnixMilli()}
+		if t.kind == kindRT {
+			idx.RT = append(idx.RT, ref)
+		} else {
+			idx.AT = append(idx.AT, ref)
+		}
+		if t.exp.After(until) {
+			until = t.exp
+		}
+		items = append(items, storage.Item{Kind: t.kind, Key: t.sig, Value: t.record, ExpiresAt: t.exp})
+	}
+	b, err := encode(idx)
 	if err != nil {
 		return nil, err
 	}
-	return []storage.Item{
-		{Kind: kindAT, Key: sig, Value: token, ExpiresAt: exp},
-		{Kind: kindGrant, Key: requestID, Value: idx, ExpiresAt: exp},
-	}, nil
+	return append(items, storage.Item{Kind: kindGrant, Key: requestID, Value: b, ExpiresAt: until}), nil
 }
 
-// settleFirstToken completes a grant's first token from the outcome of
-// creating firstTokenItems. If the index exists (a revoked mark, or tokens
-// of the grant), the token is recorded in it by indexAdd.
-func (f *fositeStore) settleFirstToken(ctx context.Context, sig, requestID string, exp time.Time, err error) error {
+// settleFirstTokens completes a grant's first tokens from the outcome of
+// creating firstTokenItems. If only the index failed because it exists (a
+// revoked mark, or tokens of the grant), the tokens are recorded in it by
+// indexAdd. On any other failure the tokens are deleted: a token record
+// without the response that hands it out must not stay usable.
+func (f *fositeStore) settleFirstTokens(ctx context.Context, requestID string, toks []firstToken, err error) error {
 	var ie *storage.ItemError
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.As(err, &ie) && ie.Index == 1:
-		// The token is stored, the index is not.
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			err = f.indexAdd(ctx, requestID, sig, exp, false, false)
+	}
+	if errors.As(err, &ie) && ie.Index == len(toks) && errors.Is(err, storage.ErrAlreadyExists) {
+		err = nil
+		for _, t := range toks {
+			if err = f.indexAdd(ctx, requestID, t.sig, t.exp, t.kind == kindRT, false); err != nil {
+				break
+			}
 		}
-		if err != nil {
-			_ = f.rec.Delete(ctx, kindAT, sig)
-			return err
+		if err == nil {
+			return nil
 		}
-		return nil
-	default:
-		// The token was not stored (or the store failed); a grant index
-		// created alongside only lists a token that does not exist, which
-		// revocation tolerates.
-		return err
+	}
+	f.deleteTokens(ctx, toks)
+	return err
+}
+
+// deleteTokens removes token records, best effort (the store may be down).
+func (f *fositeStore) deleteTokens(ctx context.Context, toks []firstToken) {
+	for _, t := range toks {
+		_ = f.rec.Delete(ctx, t.kind, t.sig)
 	}
 }
 
@@ -526,12 +553,7 @@ func (f *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature st
 }
 
 func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, _ string, r fosite.Requester) error {
-	now := f.now()
-	exp := now.Add(f.s.o.RefreshTokenLifespan)
-	d := toDTO(r, exp, []string{})
-	d.Form, d.RedirectURI, d.Requested = nil, "", nil
-	d.IssuedAt = now.Unix()
-	b, err := encode(d)
+	b, exp, err := f.refreshTokenRecord(r)
 	if err != nil {
 		return err
 	}
@@ -543,6 +565,17 @@ func (f *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 		return err
 	}
 	return nil
+}
+
+// refreshTokenRecord is the stored refresh token of r and its expiry.
+func (f *fositeStore) refreshTokenRecord(r fosite.Requester) ([]byte, time.Time, error) {
+	now := f.now()
+	exp := now.Add(f.s.o.RefreshTokenLifespan)
+	d := toDTO(r, exp, []string{})
+	d.Form, d.RedirectURI, d.Requested = nil, "", nil
+	d.IssuedAt = now.Unix()
+	b, err := encode(d)
+	return b, exp, err
 }
 
 func (f *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
