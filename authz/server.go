@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"encoding/base64"
 	"html/template"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/par"
@@ -283,10 +285,13 @@ func (s *Server) attest(ctx context.Context, r *http.Request, form url.Values) (
 	return s.newClient(ac.ID, ac.Provider, jkt, ac.RedirectURIs), nil
 }
 
-// thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url.
-func thumbprint(k interface {
-	Thumbprint(crypto.Hash) ([]byte, error)
-}) (string, error) {
+// thumbprint is the RFC 7638 SHA-256 JWK thumbprint, base64url; EC keys
+// (every wallet instance key under HAIP) without going through go-jose's
+// JSON.
+func thumbprint(k *jose.JSONWebKey) (string, error) {
+	if pub, ok := k.Key.(*ecdsa.PublicKey); ok {
+		return oauth.ECKeyThumbprint(pub)
+	}
 	b, err := k.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", err
