@@ -1,27 +1,34 @@
 package ratelimit
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/mdoc-issuer/issuer/oauth"
 )
 
-// unverifiedSub reads the sub claim of a compact JWS without verifying it.
-func unverifiedSub(jws string) (string, error) {
+// unverifiedClaims decodes the payload of a compact JWS into v without
+// verifying the JWS: a counting key only.
+func unverifiedClaims(jws string, v any) error {
 	parts := strings.Split(jws, ".")
 	if len(parts) != 3 || len(parts[1]) > 8192 {
-		return "", errors.New("not a compact JWS")
+		return errors.New("not a compact JWS")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", err
+		return err
 	}
+	return json.Unmarshal(payload, v)
+}
+
+// unverifiedSub reads the sub claim of a compact JWS without verifying it.
+func unverifiedSub(jws string) (string, error) {
 	var c struct {
 		Sub string `json:"sub"`
 	}
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := unverifiedClaims(jws, &c); err != nil {
 		return "", err
 	}
 	if len(c.Sub) > 256 {
@@ -33,14 +40,6 @@ func unverifiedSub(jws string) (string, error) {
 // unverifiedInstanceKey returns the RFC 7638 SHA-256 thumbprint of the EC
 // cnf.jwk of a compact JWS, without verifying the JWS.
 func unverifiedInstanceKey(jws string) (string, error) {
-	parts := strings.Split(jws, ".")
-	if len(parts) != 3 || len(parts[1]) > 8192 {
-		return "", errors.New("not a compact JWS")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return "", err
-	}
 	var c struct {
 		Cnf struct {
 			JWK struct {
@@ -51,23 +50,21 @@ func unverifiedInstanceKey(jws string) (string, error) {
 			} `json:"jwk"`
 		} `json:"cnf"`
 	}
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := unverifiedClaims(jws, &c); err != nil {
 		return "", err
 	}
 	k := c.Cnf.JWK
-	if k.Kty != "EC" || k.Crv == "" || k.X == "" || k.Y == "" || len(k.X)+len(k.Y) > 512 {
+	if k.Kty != "EC" || (k.Crv != "P-256" && k.Crv != "P-384" && k.Crv != "P-521") || len(k.X)+len(k.Y) > 512 {
 		return "", errors.New("no EC cnf.jwk")
 	}
-	// RFC 7638 §3.2: required members in lexicographic order, no spaces.
-	canon, err := json.Marshal(struct {
-		Crv string `json:"crv"`
-		Kty string `json:"kty"`
-		X   string `json:"x"`
-		Y   string `json:"y"`
-	}{k.Crv, k.Kty, k.X, k.Y})
-	if err != nil {
-		return "", err
+	b64 := base64.RawURLEncoding.Strict()
+	x, err := b64.DecodeString(k.X)
+	if err != nil || len(x) == 0 {
+		return "", errors.New("cnf.jwk x is not base64url")
 	}
-	sum := sha256.Sum256(canon)
-	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	y, err := b64.DecodeString(k.Y)
+	if err != nil || len(y) == 0 {
+		return "", errors.New("cnf.jwk y is not base64url")
+	}
+	return oauth.ECThumbprint(k.Crv, x, y), nil
 }

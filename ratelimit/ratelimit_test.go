@@ -146,8 +146,12 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 }
 
 func TestAttestationInstanceKeysByCnfKey(t *testing.T) {
+	y := base64.RawURLEncoding.EncodeToString([]byte("y coordinate 32 bytes long......"))
 	att := func(sub, x string) string {
-		p := `{"sub":"` + sub + `","cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"` + x + `","y":"yy"}}}`
+		if x != "" {
+			x = base64.RawURLEncoding.EncodeToString([]byte(x))
+		}
+		p := `{"sub":"` + sub + `","cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"` + x + `","y":"` + y + `"}}}`
 		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(p)) + ".sig"
 	}
 	key := func(v string) string {
@@ -161,7 +165,14 @@ func TestAttestationInstanceKeysByCnfKey(t *testing.T) {
 	if a == "" || a == b || a != c {
 		t.Fatalf("instances of one wallet solution must be counted apart, one key alike: %q %q %q", a, b, c)
 	}
+	if want := oauth.ECThumbprint("P-256", []byte("x1"), []byte("y coordinate 32 bytes long......")); a != want {
+		t.Fatalf("key %q, want the RFC 7638 thumbprint %q", a, want)
+	}
 	if key("") != "" || key("not.a.jws") != "" || key(att("wallet", "")) != "" {
 		t.Fatal("no key without an EC cnf.jwk")
+	}
+	bad := "e30." + base64.RawURLEncoding.EncodeToString([]byte(`{"cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"x1","y":"`+y+`"}}}`)) + ".sig"
+	if key(bad) != "" {
+		t.Fatal("a key of coordinates that are not base64url")
 	}
 }
