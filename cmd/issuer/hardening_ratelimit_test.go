@@ -30,8 +30,9 @@ func TestHardeningRateLimitsAcrossInstances(t *testing.T) {
 	// Wallet instances are told apart by their attestation's cnf key (all
 	// share the wallet solution's sub, HAIP §4.4.1).
 	attestation := func(instance string) string {
+		coord := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 		p := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"wallet-solution","cnf":{"jwk":{"kty":"EC","crv":"P-256","x":"` +
-			instance + `","y":"y"}}}`))
+			coord(instance) + `","y":"` + coord("y") + `"}}}`))
 		return "eyJhbGciOiJFUzI1NiJ9." + p + ".c2ln"
 	}
 	send := func(base, sub string) (*http.Response, string) {
